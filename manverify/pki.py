@@ -1,0 +1,210 @@
+"""Throwaway STIR/SHAKEN PKIs for the demo, the tests and labs: root CA → intermediate → signer.
+
+Certificates follow the SHAKEN/MAN end-entity profile (P-256, KeyUsage digitalSignature,
+BasicConstraints CA=false, TNAuthList with one SPC, MAN certificate policy) unless told otherwise,
+so that tests can also build every way a certificate can be wrong.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from .certs import tnauthlist
+
+MAN_POLICY_OID = "1.2.250.1.695.1.1.1.0"
+ATIS_POLICY_OID = "2.16.840.1.114569.1.1.1"
+_DAY = _dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate with its private key."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "manverify lab"),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+
+
+def _when(t) -> _dt.datetime:
+    if isinstance(t, _dt.datetime):
+        return t
+    if t is None:
+        return _dt.datetime.now(_dt.timezone.utc)
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
+
+
+def _builder(subject, issuer, public_key, not_before, not_after, serial=None):
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(serial or x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+
+
+def make_ca(
+    cn: str = "manverify lab root",
+    issuer: Optional[Issued] = None,
+    *,
+    curve: ec.EllipticCurve = None,
+    now=None,
+    days: int = 3650,
+    path_length: Optional[int] = None,
+    crl_issuer: bool = True,
+) -> Issued:
+    """A root CA (issuer=None) or an intermediate CA signed by `issuer`."""
+    key = ec.generate_private_key(curve or ec.SECP256R1())
+    start = _when(now) - _DAY
+    b = _builder(_name(cn), issuer.cert.subject if issuer else _name(cn), key.public_key(),
+                 start, start + days * _DAY)
+    b = b.add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+    b = b.add_extension(
+        x509.KeyUsage(
+            digital_signature=False, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=True,
+            crl_sign=crl_issuer, encipher_only=False, decipher_only=False,
+        ),
+        critical=True,
+    )
+    signing = issuer.key if issuer else key
+    if issuer:
+        b = b.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
+            critical=False,
+        )
+    return Issued(b.sign(signing, hashes.SHA256()), key)
+
+
+def make_signer(
+    issuer: Issued,
+    cn: str = "manverify lab signer",
+    *,
+    spc: Optional[str] = "1001",
+    tn_ranges: Sequence[tuple] = (),
+    tn_ones: Sequence[str] = (),
+    policy: Optional[str] = MAN_POLICY_OID,
+    key: Optional[ec.EllipticCurvePrivateKey] = None,
+    curve: ec.EllipticCurve = None,
+    now=None,
+    not_before=None,
+    not_after=None,
+    days: int = 365,
+    crl_url: Optional[str] = None,
+    crl_issuer_name: Optional[x509.Name] = None,
+    key_usage: bool = True,
+    ca: bool = False,
+    extra_extensions: Sequence[tuple] = (),
+) -> Issued:
+    """An end-entity STI certificate; each keyword lets a test break one rule of the profile."""
+    key = key or ec.generate_private_key(curve or ec.SECP256R1())
+    start = _when(not_before) if not_before is not None else _when(now) - _DAY
+    end = _when(not_after) if not_after is not None else start + days * _DAY
+    b = _builder(_name(cn), issuer.cert.subject, key.public_key(), start, end)
+    b = b.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    b = b.add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
+        critical=False,
+    )
+    if key_usage:
+        b = b.add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+    if spc is not None or tn_ranges or tn_ones:
+        der = tnauthlist.encode(spc=spc, ranges=tn_ranges, ones=tn_ones)
+        b = b.add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier(tnauthlist.OID), der),
+            critical=False,
+        )
+    if policy is not None:
+        b = b.add_extension(
+            x509.CertificatePolicies(
+                [x509.PolicyInformation(x509.ObjectIdentifier(policy), None)]
+            ),
+            critical=False,
+        )
+    if crl_url is not None:
+        b = b.add_extension(
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        full_name=[x509.UniformResourceIdentifier(crl_url)],
+                        relative_name=None,
+                        reasons=None,
+                        crl_issuer=[x509.DirectoryName(crl_issuer_name)]
+                        if crl_issuer_name is not None
+                        else None,
+                    )
+                ]
+            ),
+            critical=False,
+        )
+    for ext, critical in extra_extensions:
+        b = b.add_extension(ext, critical=critical)
+    return Issued(b.sign(issuer.key, hashes.SHA256()), key)
+
+
+@dataclass(frozen=True)
+class LabPKI:
+    """Root → intermediate → signer, the shape of a MAN deployment (one STI-CA root)."""
+
+    root: Issued
+    intermediate: Issued
+    signer: Issued
+    x5u: str = "https://certs.example.fr/op1001.pem"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def chain_pem(self) -> bytes:
+        """What an x5u URL serves: the signer certificate, then the intermediate."""
+        return self.signer.pem + self.intermediate.pem
+
+
+def lab_pki(
+    spc: str = "1001",
+    x5u: str = "https://certs.example.fr/op1001.pem",
+    *,
+    now=None,
+    root_curve: ec.EllipticCurve = None,
+    **signer_kw,
+) -> LabPKI:
+    """A fresh root → intermediate → signer chain. A real SHAKEN root may be P-384: pass root_curve."""
+    root = make_ca("manverify lab root", curve=root_curve, now=now)
+    inter = make_ca("manverify lab intermediate", issuer=root, now=now, path_length=0)
+    signer = make_signer(inter, f"manverify lab signer {spc}", spc=spc, now=now, **signer_kw)
+    return LabPKI(root, inter, signer, x5u)
