@@ -16,3 +16,7 @@ class UsageError(Error, TypeError):
 class InvalidKey(Error, ValueError):
     """A key could not be loaded (not P-256, not on the curve, bad encoding)."""
 
+
+
+class InvalidNumber(Error, ValueError):
+    """A telephone number cannot be canonicalised (RFC 8224 §8.3)."""

@@ -1,0 +1,192 @@
+"""The `manverify` command: demo, verify, sign, bench."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from typing import List, Optional
+
+from .errors import Error, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.func(args)
+    except Error as e:
+        print(f"manverify: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:
+        print(f"manverify: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="manverify", description="STIR/SHAKEN and MAN call verification")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="sign and verify a few thousand calls on an embedded lab PKI")
+    d.add_argument("--calls", type=int, default=3000, help="number of calls (default 3000)")
+    d.set_defaults(func=_demo)
+
+    v = sub.add_parser("verify", help="verify one call, or a JSONL batch")
+    v.add_argument("--identity", action="append", default=[], metavar="H",
+                   help="Identity header value (repeat for several headers)")
+    v.add_argument("--orig", help="calling number (PAI or From)")
+    v.add_argument("--dest", help="called number (To or Request-URI)")
+    v.add_argument("--date", help="the SIP Date header value")
+    v.add_argument("--batch", metavar="FILE",
+                   help="JSONL file (- for stdin), one call per line: identity, orig, dest, date, now")
+    v.add_argument("--trust", action="append", required=True, metavar="CA.pem",
+                   help="trust anchor certificate (repeatable)")
+    v.add_argument("--cert", action="append", default=[], metavar="URL=FILE",
+                   help="local copy of the chain served at URL (repeatable)")
+    v.add_argument("--certs", metavar="DIR", help="directory holding the local certificate copy")
+    v.add_argument("--crl", action="append", default=[], metavar="FILE", help="local CRL (repeatable)")
+    v.add_argument("--cache-dir", metavar="DIR", help="on-disk certificate cache shared by processes")
+    v.add_argument("--profile", default="man", choices=("man", "atis", "rfc"))
+    v.add_argument("--max-age", type=int, default=60, help="freshness window in seconds (default 60)")
+    v.add_argument("--allow-http", action="store_true", help="lab only: http:// x5u on loopback")
+    v.add_argument("--now", type=float, help="verify as of this epoch time")
+    v.add_argument("--json", action="store_true", help="print the full result as JSON")
+    v.set_defaults(func=_verify)
+
+    s = sub.add_parser("sign", help="sign a call (prints the Identity header value)")
+    s.add_argument("--key", required=True, metavar="KEY.pem", help="the signer's P-256 private key")
+    s.add_argument("--x5u", required=True, metavar="URL", help="URL of the signer's certificate chain")
+    s.add_argument("--orig", required=True)
+    s.add_argument("--dest", required=True, action="append", help="called number (repeatable)")
+    s.add_argument("--attest", default="A", choices=("A", "B", "C"))
+    s.add_argument("--origid", help="origination identifier (default: a random UUID)")
+    s.add_argument("--iat", type=int, help="issued-at, epoch seconds (default: now)")
+    s.add_argument("--token", action="store_true", help="print the bare PASSporT, not the header value")
+    s.set_defaults(func=_sign)
+
+    b = sub.add_parser("bench", help="side-by-side speed ratios on this machine", add_help=False)
+    b.add_argument("rest", nargs=argparse.REMAINDER)
+    b.set_defaults(func=_bench)
+    return p
+
+
+def _demo(args) -> int:
+    from .demo import run
+
+    if args.calls < 1:
+        raise UsageError("--calls must be positive")
+    return run(args.calls)
+
+
+def _verifier(args):
+    from .verifier import Verifier
+
+    certificates = None
+    if args.cert and args.certs:
+        raise UsageError("use --cert or --certs, not both")
+    if args.cert:
+        certificates = {}
+        for item in args.cert:
+            url, sep, path = item.partition("=")
+            if not sep:
+                raise UsageError(f"--cert wants URL=FILE, not {item!r}")
+            with open(path, "rb") as f:
+                certificates[url] = f.read()
+    elif args.certs:
+        certificates = args.certs
+    return Verifier(trust_anchors=args.trust, certificates=certificates, crls=args.crl or None,
+                    cache_dir=args.cache_dir, max_age=args.max_age, allow_http=args.allow_http,
+                    profile=args.profile)
+
+
+def _verify(args) -> int:
+    verifier = _verifier(args)
+    if args.batch:
+        return _verify_batch(verifier, args)
+    if args.orig is None or args.dest is None:
+        raise UsageError("--orig and --dest are required (or use --batch)")
+    r = verifier.verify(args.identity or None, orig=args.orig, dest=args.dest, date=args.date,
+                        now=args.now)
+    if args.json:
+        print(json.dumps(r.to_dict(), indent=2))
+    elif r.ok:
+        print(f"pass  attest={r.attest} spc={r.spc} verstat={r.verstat}  {r.detail}")
+    else:
+        print(f"FAIL  {r.sip_code} {r.reason}  verstat={r.verstat}  {r.detail}")
+    return EXIT_OK if r.ok else EXIT_FAILED
+
+
+def _verify_batch(verifier, args) -> int:
+    stream = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
+    progress = sys.stderr.isatty()
+    codes: Counter = Counter()
+    total = 0
+    start = time.perf_counter()
+    chunk: list = []
+
+    def flush():
+        nonlocal total
+        for r in verifier.verify_many(chunk):
+            print(json.dumps(r.to_dict(), separators=(",", ":")))
+            codes[r.sip_code] += 1
+        total += len(chunk)
+        chunk.clear()
+        if progress:
+            print(f"\r{total} calls verified", end="", file=sys.stderr)
+
+    with stream:
+        for lineno, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            try:
+                call = json.loads(line)
+            except ValueError as e:
+                raise UsageError(f"{args.batch}:{lineno}: not JSON: {e}")
+            if not isinstance(call, dict):
+                raise UsageError(f"{args.batch}:{lineno}: not a JSON object")
+            call = {k: call.get(k) for k in ("identity", "orig", "dest", "date", "now")}
+            if call["now"] is None:
+                call["now"] = args.now
+            chunk.append(call)
+            if len(chunk) == 1024:
+                flush()
+        flush()
+    elapsed = time.perf_counter() - start
+    if progress:
+        print(file=sys.stderr)
+    summary = ", ".join(f"{'pass' if c is None else c}: {k}"
+                        for c, k in sorted(codes.items(), key=lambda x: x[0] or 0))
+    rate = total / elapsed if elapsed > 0 else 0.0
+    print(f"{total} calls, {summary or 'none'}; {rate:.0f} calls/s", file=sys.stderr)
+    return EXIT_OK if set(codes) <= {None} else EXIT_FAILED
+
+
+def _sign(args) -> int:
+    from .signer import Signer
+
+    with open(args.key, "rb") as f:
+        signer = Signer(f.read(), args.x5u)
+    if args.token:
+        print(signer.passport(args.orig, args.dest, args.attest, args.origid, args.iat))
+    else:
+        print(signer.sign(args.orig, args.dest, args.attest, args.origid, args.iat))
+    return EXIT_OK
+
+
+def _bench(args) -> int:
+    try:
+        from . import bench
+    except ImportError:
+        print("manverify bench: the benchmark module is not available in this build", file=sys.stderr)
+        return EXIT_USAGE
+    return bench.main(args.rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

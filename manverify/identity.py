@@ -1,0 +1,157 @@
+"""The Identity header field (RFC 8224 §4.1): cut into token and parameters, nothing more.
+
+    Identity = "Identity" HCOLON signed-identity-digest SEMI ident-info *( SEMI ident-info-params )
+    ident-info = "info" EQUAL LAQUOT absoluteURI RAQUOT
+    ident-info-params = "alg" EQUAL token / "ppt" EQUAL token / generic-param
+
+Input is tolerated as seen in the wild (any case, spaces around ; and =, folding, quoted values,
+parameters in any order); what a receiving policy rejects is decided by the verifier, not here.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, List, NamedTuple, Optional, Tuple, Union
+
+MAX_HEADER_BYTES = 8192  # one Identity header value; a full SHAKEN one is ~600-900 bytes
+
+_FOLD = re.compile(r"\r?\n[ \t]+")
+_NAME = re.compile(r"\s*(identity|y)\s*:", re.IGNORECASE)
+_DIGEST = re.compile(r"[A-Za-z0-9_\-.]+")
+_TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+_WS = re.compile(r"[ \t]*")
+# The shape every SHAKEN signer emits ("tok;info=<url>;alg=ES256;ppt=shaken") is recognised
+# with a few string operations; anything else goes through the general parser.
+_FAST_URI = re.compile(r"[!#-;=?-~]+")  # printable, no space, no < or >
+_FAST_PPT = {"shaken": "shaken", "div": "div", "div-o": "div-o"}
+
+
+class IdentityHeader(NamedTuple):
+    """One parsed Identity header value."""
+
+    token: str  # signed-identity-digest: "hdr.claims.sig" or compact "..sig"
+    info: Optional[str]
+    alg: Optional[str]
+    ppt: Optional[str]
+    params: Tuple[Tuple[str, str], ...]  # every parameter, lower-cased names, in order
+    raw: str
+
+    @property
+    def compact(self) -> bool:
+        return self.token.startswith("..")
+
+
+class HeaderSyntaxError(ValueError):
+    """Why a header value is not an Identity header; turned into a 438 by the verifier."""
+
+
+def unfold(value: str) -> str:
+    """Undo header folding (CRLF followed by whitespace) and strip an "Identity:"/"y:" name."""
+    if "\n" in value:
+        value = _FOLD.sub(" ", value)
+    m = _NAME.match(value)
+    if m:
+        value = value[m.end():]
+    return value.strip()
+
+
+def parse(value: str) -> IdentityHeader:
+    """Parse one header value; raise HeaderSyntaxError with a reason a human can act on."""
+    token, _, rest = value.partition(";")
+    if rest.startswith("info=<"):
+        info, sep, ppt = rest[6:].partition(">;alg=ES256;ppt=")
+        ppt = _FAST_PPT.get(ppt)
+        # Each token part is checked against the base64url alphabet when it is decoded.
+        if sep and ppt and token.count(".") == 2 and _FAST_URI.fullmatch(info) and _DIGEST.fullmatch(token):
+            params = (("info", info), ("alg", "ES256"), ("ppt", ppt))
+            return IdentityHeader(token, info, "ES256", ppt, params, value)
+    return _parse_general(unfold(value))
+
+
+def _parse_general(value: str) -> IdentityHeader:
+    if not value:
+        raise HeaderSyntaxError("empty Identity header")
+    m = _DIGEST.match(value)
+    if not m:
+        raise HeaderSyntaxError("Identity header does not start with a base64url token")
+    token = m.group()
+    if token.count(".") != 2:
+        raise HeaderSyntaxError(
+            f"signed-identity-digest has {token.count('.') + 1} parts, expected 3 (header.claims.signature)"
+        )
+    pos = m.end()
+    params: List[Tuple[str, str]] = []
+    n = len(value)
+    while True:
+        pos = _WS.match(value, pos).end()
+        if pos == n:
+            break
+        if value[pos] != ";":
+            raise HeaderSyntaxError(f"unexpected {value[pos]!r} at offset {pos}; expected ';'")
+        pos = _WS.match(value, pos + 1).end()
+        m = _TOKEN.match(value, pos)
+        if not m:
+            raise HeaderSyntaxError(f"missing parameter name at offset {pos}")
+        name = m.group().lower()
+        pos = _WS.match(value, m.end()).end()
+        if pos < n and value[pos] == "=":
+            pos = _WS.match(value, pos + 1).end()
+            param, pos = _param_value(value, pos, name)
+        else:
+            param = ""
+        if any(existing == name for existing, _ in params):
+            raise HeaderSyntaxError(f"parameter {name!r} appears twice")
+        params.append((name, param))
+    params = [(k, v[1:-1] if k == "info" else v) for k, v in params]
+    found = dict(params)
+    info = found.get("info")
+    alg = found.get("alg")
+    ppt = found.get("ppt")
+    return IdentityHeader(token, info, alg, ppt, tuple(params), value)
+
+
+def _param_value(value: str, pos: int, name: str) -> Tuple[str, int]:
+    n = len(value)
+    if pos < n and value[pos] == "<":
+        end = value.find(">", pos)
+        if end < 0:
+            raise HeaderSyntaxError(f"unterminated <...> in parameter {name!r}")
+        uri = value[pos + 1:end].strip()
+        if not uri or any(c in uri for c in " \t<\""):
+            raise HeaderSyntaxError(f"parameter {name!r} is not a URI")
+        return f"<{uri}>", end + 1
+    if pos < n and value[pos] == '"':
+        out = []
+        i = pos + 1
+        while i < n and value[i] != '"':
+            if value[i] == "\\" and i + 1 < n:
+                i += 1
+            out.append(value[i])
+            i += 1
+        if i >= n:
+            raise HeaderSyntaxError(f"unterminated quoted value in parameter {name!r}")
+        return "".join(out), i + 1
+    if name == "info":
+        raise HeaderSyntaxError("info parameter must be a URI in angle brackets: info=<https://...>")
+    m = _TOKEN.match(value, pos)
+    if not m:
+        raise HeaderSyntaxError(f"parameter {name!r} has no value")
+    return m.group(), m.end()
+
+
+def header_values(lines: Union[str, Iterable[str]]) -> List[str]:
+    """Pick the Identity header values (full name or compact "y") out of raw SIP header lines.
+
+    Accepts one string holding a header block or an iterable of lines; handles folding. Each
+    Identity header field is its own value: they are never comma-joined (RFC 8224 §4.1).
+    """
+    if isinstance(lines, str):
+        text = lines
+    else:
+        text = "\r\n".join(lines)
+    text = _FOLD.sub(" ", text)
+    out = []
+    for line in re.split(r"\r?\n", text):
+        m = _NAME.match(line)
+        if m:
+            out.append(line[m.end():].strip())
+    return out
