@@ -121,8 +121,11 @@ _header_memo: Dict[str, Dict[str, Any]] = {}
 _HEADER_MEMO_MAX = 4096
 
 
-def decode(token: str) -> Passport:
-    """Split and decode a full-form token; raise PassportError (438) on any encoding fault."""
+def decode_jws(token: str) -> Tuple[Dict[str, Any], bytes, bytes, bytes]:
+    """The JWS compact layer: (JOSE header, payload bytes, signing input, raw 64-byte signature).
+
+    Raises PassportError (438) on any encoding fault. The header is a memoised pure decode.
+    """
     parts = token.split(".")
     if len(parts) != 3:
         raise PassportError(438, f"token has {len(parts)} parts, expected 3")
@@ -133,13 +136,19 @@ def decode(token: str) -> Passport:
         if len(_header_memo) >= _HEADER_MEMO_MAX:
             _header_memo.clear()
         _header_memo[h64] = header
-    claims = _json_object(b64decode(c64, "PASSporT claims"), "PASSporT claims")
+    payload = b64decode(c64, "PASSporT claims")
     sig = b64decode(s64, "signature")
     if len(sig) != 64:
         raise PassportError(
             438, f"signature is {len(sig)} bytes; ES256 needs raw r||s of 64 bytes (DER is not allowed)"
         )
-    return Passport(header, claims, (h64 + "." + c64).encode("ascii"), sig)
+    return header, payload, (h64 + "." + c64).encode("ascii"), sig
+
+
+def decode(token: str) -> Passport:
+    """Split and decode a full-form token; raise PassportError (438) on any encoding fault."""
+    header, payload, signing_input, sig = decode_jws(token)
+    return Passport(header, _json_object(payload, "PASSporT claims"), signing_input, sig)
 
 
 def rebuild_compact(

@@ -1,0 +1,82 @@
+import pytest
+from hypothesis import given, strategies as st
+
+from manverify import identity
+
+TOKEN = "eyJh.eyJi.c2ln"
+URL = "https://certs.example.fr/op.pem"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"{TOKEN};info=<{URL}>;alg=ES256;ppt=shaken",
+        f"{TOKEN};ppt=shaken;alg=ES256;info=<{URL}>",
+        f"{TOKEN} ; info = <{URL}> ; alg = ES256 ; ppt = shaken",
+        f"{TOKEN};INFO=<{URL}>;ALG=ES256;PPT=shaken",
+        f'{TOKEN};info=<{URL}>;alg=ES256;ppt="shaken"',
+        f"Identity: {TOKEN};info=<{URL}>;alg=ES256;ppt=shaken",
+        f"identity:{TOKEN};info=<{URL}>;alg=ES256;ppt=shaken",
+        f"y: {TOKEN};info=<{URL}>;alg=ES256;ppt=shaken",
+        f"{TOKEN};info=<{URL}>\r\n ;alg=ES256;\r\n\tppt=shaken",
+    ],
+)
+def test_forms_seen_in_the_wild(value):
+    h = identity.parse(value)
+    assert (h.token, h.info, h.alg, h.ppt) == (TOKEN, URL, "ES256", "shaken")
+    assert dict(h.params)["info"] == URL
+
+
+def test_extra_and_generic_params_are_kept_for_policy():
+    h = identity.parse(f"{TOKEN};info=<{URL}>;alg=ES256;ppt=shaken;foo=bar;flag")
+    assert h.params[-2:] == (("foo", "bar"), ("flag", ""))
+
+
+def test_compact_form():
+    h = identity.parse(f"..c2ln;info=<{URL}>;alg=ES256")
+    assert h.compact and h.ppt is None
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("abc;info=<x>", "1 parts"),
+        ("a.b.c.d;info=<x>", "4 parts"),
+        (f"{TOKEN};info={URL}", "angle brackets"),
+        (f"{TOKEN};info=<{URL}", "unterminated"),
+        (f"{TOKEN};info=<{URL}>;alg=ES256;alg=ES256", "twice"),
+        (f"{TOKEN};info=<{URL}>;ppt=\"shaken", "unterminated"),
+        (f"{TOKEN} junk;info=<{URL}>", "expected ';'"),
+        (f"{TOKEN};=x", "parameter name"),
+        (f"{TOKEN};info=<>", "not a URI"),
+        ("ü.b.c;info=<x>", "base64url token"),
+    ],
+)
+def test_syntax_errors_say_what_is_wrong(value, message):
+    with pytest.raises(identity.HeaderSyntaxError, match=message):
+        identity.parse(value)
+
+
+def test_header_values_from_raw_lines():
+    raw = (
+        "INVITE sip:+33198765432@h SIP/2.0\r\n"
+        f"Identity: {TOKEN};info=<{URL}>;alg=ES256;ppt=shaken\r\n"
+        "From: <sip:+33612345678@h>;tag=1\r\n"
+        f"y: a.b.c;info=<{URL}>\r\n  ;alg=ES256;ppt=div\r\n"
+        f"identity: d.e.f;info=<{URL}>;alg=ES256;ppt=shaken\r\n"
+    )
+    values = identity.header_values(raw)
+    assert values[0] == f"{TOKEN};info=<{URL}>;alg=ES256;ppt=shaken"
+    assert values[1] == f"a.b.c;info=<{URL}> ;alg=ES256;ppt=div"
+    assert values[2].startswith("d.e.f")
+    assert identity.header_values(raw.split("\r\n")) == values
+
+
+@given(st.text(max_size=400))
+def test_parser_raises_only_its_syntax_error(text):
+    try:
+        identity.parse(text)
+    except identity.HeaderSyntaxError:
+        pass

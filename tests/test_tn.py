@@ -1,0 +1,85 @@
+import pytest
+from hypothesis import given, strategies as st
+
+from manverify import tn
+from manverify.errors import Error, InvalidNumber
+
+
+@pytest.mark.parametrize(
+    "given_form, canonical",
+    [
+        ("0612345678", "33612345678"),
+        ("06 12 34 56 78", "33612345678"),
+        ("06.12.34.56.78", "33612345678"),
+        ("+33 6 12 34 56 78", "33612345678"),
+        ("+33612345678", "33612345678"),
+        ("0033612345678", "33612345678"),
+        ("33612345678", "33612345678"),
+        ("tel:+33-6-12-34-56-78", "33612345678"),
+        ("tel:0612345678;phone-context=+33", "33612345678"),
+        ("sip:+33612345678@ims.example.fr;user=phone", "33612345678"),
+        ("<sip:+33612345678@192.0.2.1;user=phone>", "33612345678"),
+        ('"Alice" <sip:+33612345678@h;user=phone>;tag=1', "33612345678"),
+        ("sips:0612345678@h", "33612345678"),
+        ("0198765432", "33198765432"),
+        ("0590123456", "590590123456"),  # Guadeloupe fixed
+        ("0690123456", "590690123456"),  # Guadeloupe mobile
+        ("0594123456", "594594123456"),  # Guyane
+        ("0596123456", "596596123456"),  # Martinique
+        ("0262123456", "262262123456"),  # La Réunion fixed
+        ("0692123456", "262692123456"),  # La Réunion mobile
+        ("0693123456", "262693123456"),
+        ("0269123456", "262269123456"),  # Mayotte
+        ("0639123456", "262639123456"),
+        ("+1 (202) 555-0100", "12025550100"),
+        ("+44 20 7946 0018", "442079460018"),
+        ("*31#0612345678", "*31#0612345678"),
+    ],
+)
+def test_canonical_forms(given_form, canonical):
+    assert tn.canonical(given_form) == canonical
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "anonymous", "sip:anonymous@anonymous.invalid", "+", "06123a5678", "1" * 16,
+            "tel:", "+33 6 12 34 56 78 99 99 99", "x" * 1000, "٠٦١٢٣٤٥٦٧٨"],
+)
+def test_not_numbers(bad):
+    with pytest.raises(InvalidNumber):
+        tn.canonical(bad)
+    assert tn.try_canonical(bad) is None
+
+
+def test_invalid_number_is_a_manverify_error():
+    assert issubclass(InvalidNumber, Error) and issubclass(InvalidNumber, ValueError)
+    with pytest.raises(InvalidNumber):
+        tn.canonical(612345678)  # type: ignore[arg-type]
+
+
+def test_portability_routing_prefix_matches_the_number():
+    # +33 + 5-digit routing prefix + 9-digit number: 16 digits, beyond E.164's 15.
+    routed = tn.canonical("+33 Z".replace(" Z", "") + "12345" + "612345678", max_digits=20)
+    assert len(routed) == 16
+    assert tn.same_destination(routed, "33612345678")
+    assert not tn.same_destination(routed, "33612345679")
+    assert tn.same_destination("33612345678", "33612345678")
+
+
+numbers = st.text(alphabet="0123456789 +-.()", min_size=0, max_size=24)
+
+
+@given(numbers)
+def test_canonicalisation_is_idempotent(text):
+    first = tn.try_canonical(text)
+    if first is not None:
+        assert tn.canonical(first) == first
+        assert first.isdigit() and len(first) <= 15
+
+
+@given(st.text(max_size=300))
+def test_never_raises_anything_but_invalid_number(text):
+    try:
+        out = tn.canonical(text)
+    except InvalidNumber:
+        return
+    assert out and len(out) <= 15
