@@ -2,8 +2,17 @@
 
     verifier = manverify.Verifier(trust_anchors=["root.pem"], certificates="certs/")
     result = verifier.verify(identity_header, orig="+33612345678", dest="0198765432")
+    if not result.ok: reply(result.sip_code, result.reason)
 """
-from .errors import ConfigError, Error, InvalidKey, UsageError  # noqa: F401
-from .es256 import backend  # noqa: F401
+from .errors import ConfigError, Error, InvalidKey, InvalidNumber, UsageError
+from .es256 import backend
+from .result import HeaderResult, Result
+from .signer import Signer
+from .verifier import Verifier
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError", "Error", "HeaderResult", "InvalidKey", "InvalidNumber", "Result", "Signer",
+    "UsageError", "Verifier", "backend", "__version__",
+]
