@@ -60,8 +60,10 @@ def parse(value: str) -> IdentityHeader:
     if rest.startswith("info=<"):
         info, sep, ppt = rest[6:].partition(">;alg=ES256;ppt=")
         ppt = _FAST_PPT.get(ppt)
-        # Each token part is checked against the base64url alphabet when it is decoded.
-        if sep and ppt and token.count(".") == 2 and _FAST_URI.fullmatch(info) and _DIGEST.fullmatch(token):
+        # Each token part is checked against the base64url alphabet when it is decoded; here it
+        # only must not hold what the general parser treats specially (a header name, spaces).
+        if (sep and ppt and token.count(".") == 2 and _FAST_URI.fullmatch(info)
+                and ":" not in token and " " not in token and "\t" not in token and "\n" not in token):
             params = (("info", info), ("alg", "ES256"), ("ppt", ppt))
             return IdentityHeader(token, info, "ES256", ppt, params, value)
     return _parse_general(unfold(value))

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import re
+import sys
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 from . import tn as _tn
@@ -39,16 +40,31 @@ _PAD = ("", None, "==", "=")
 _CLEAN_LAST = (None, None, frozenset("AQgw"), frozenset("AEIMQUYcgkosw048"))
 
 
+if sys.version_info >= (3, 11):
+    # strict_mode refuses anything outside the standard alphabet; the three characters that
+    # are in it but not in base64url's are refused first.
+    def _alphabet_ok(text: str) -> bool:
+        return "+" not in text and "/" not in text and "=" not in text
+
+    def _a2b(data: bytes) -> bytes:
+        return binascii.a2b_base64(data, strict_mode=True)
+else:  # pragma: no cover - older Pythons
+    def _alphabet_ok(text: str) -> bool:
+        return _B64URL.match(text) is not None
+
+    _a2b = binascii.a2b_base64
+
+
 def b64decode(text: str, what: str) -> bytes:
     """Strict base64url: alphabet [A-Za-z0-9_-], no padding, canonical trailing bits."""
     rem = len(text) % 4
-    if rem == 1 or not _B64URL.match(text):
+    if rem == 1 or not _alphabet_ok(text):
         raise PassportError(438, f"{what} is not unpadded base64url")
     if rem and text[-1] not in _CLEAN_LAST[rem]:
         raise PassportError(438, f"{what} has non-zero trailing bits (non-canonical base64url)")
     try:
-        return binascii.a2b_base64((text + _PAD[rem]).encode("ascii").translate(_TO_STD))
-    except (binascii.Error, ValueError):
+        return _a2b((text + _PAD[rem]).encode("ascii").translate(_TO_STD))
+    except (binascii.Error, ValueError, UnicodeEncodeError):
         raise PassportError(438, f"{what} is not unpadded base64url") from None
 
 

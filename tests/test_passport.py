@@ -229,3 +229,27 @@ def test_decode_of_arbitrary_text(text):
         passport.decode(text)
     except PassportError:
         pass
+
+
+# RFC 8225 Appendix A: its claims carry iat as a string ("1443208345"), so it is a negative
+# vector for a strict verifier; its encoding is still exact base64url of canonical JSON.
+RFC8225_TOKEN = (
+    "eyJhbGciOiJFUzI1NiIsInR5cCI6InBhc3Nwb3J0IiwieDV1IjoiaHR0cHM6Ly9jZXJ0LmV4YW1wbGUub3JnL3Bhc3Nwb3J0LmNlciJ9"
+    ".eyJkZXN0Ijp7InVyaSI6WyJzaXA6YWxpY2VAZXhhbXBsZS5jb20iXX0sImlhdCI6IjE0NDMyMDgzNDUiLCJvcmlnIjp7InRuIjoiMTIxNTU1NTEyMTIifX0"
+    ".rq3pjT1hoRwakEGjHCnWSwUnshd0-zJ6F1VOgFWSjHBr8Qjpjlk-cpFYpFYsojNCpTzO3QfPOlckGaS6hEck7w"
+)
+
+
+def test_rfc8225_appendix_a_is_a_negative_vector():
+    p = passport.decode(RFC8225_TOKEN)
+    assert canonical_json(p.header) == b'{"alg":"ES256","typ":"passport","x5u":"https://cert.example.org/passport.cer"}'
+    assert canonical_json(p.claims) == (
+        b'{"dest":{"uri":["sip:alice@example.com"]},"iat":"1443208345","orig":{"tn":"12155551212"}}'
+    )
+    assert passport.check_header(p.header, info="https://cert.example.org/passport.cer", ppt_param=None) == ""
+    with pytest.raises(PassportError, match="JSON integer") as e:
+        passport.check_claims(p.claims, "")
+    assert e.value.code == 438
+    with pytest.raises(PassportError, match="differs") as e:
+        passport.check_header(p.header, info="https://other.example.org/x.cer", ppt_param=None)
+    assert e.value.code == 436
