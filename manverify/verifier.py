@@ -227,7 +227,7 @@ class Verifier:
             return call, [], _failure(400, call.date_error)
         if call.date is not None and abs(call.now - call.date) > self.max_age:
             return call, [], _failure(
-                403, f"Date header is {call.now - call.date:+.0f} s from now (window ±{self.max_age} s)")
+                403, f"Date header is {_ago(call.now - call.date)} (window ±{self.max_age} s)")
         seen = set()
         checks = []
         for v in values:
@@ -302,14 +302,14 @@ class Verifier:
             return c.fail(e.code, e.detail)
         age = call.now - claims.iat
         if abs(age) > self.max_age:
-            return c.fail(403, f"iat is {age:+.0f} s from now (window ±{self.max_age} s)")
+            return c.fail(403, f"iat is {_ago(age)} (window ±{self.max_age} s)")
         if claims.orig_tn != call.orig:
             return c.fail(438, f"PASSporT orig {claims.orig_tn} is not the calling number {call.orig}")
         outcome = self.store.credential(h.info, call.now)
         if isinstance(outcome, CredentialError):
             return c.fail(outcome.code, outcome.detail)
         c.credential = outcome
-        if not outcome.not_before - self.max_age <= claims.iat <= outcome.not_after + self.max_age:
+        if not outcome.not_before <= claims.iat <= outcome.not_after:
             return c.fail(403, "iat is outside the signer certificate's validity period")
         authorized = getattr(self.store, "authorizes", None)
         if authorized is not None and not authorized(outcome, claims.orig_tn):
@@ -411,6 +411,12 @@ def _identity_values(identity) -> List[Union[str, bytes]]:
         if v.strip():
             out.append(v)
     return out
+
+
+def _ago(seconds: float) -> str:
+    if seconds >= 0:
+        return f"{seconds:.0f} s in the past"
+    return f"{-seconds:.0f} s in the future"
 
 
 def _parse_date(value: str) -> Optional[float]:
