@@ -155,8 +155,8 @@ def run(n: int = 3000, out=None) -> int:
 
     print(f"manverify demo: {n} calls signed and verified on this machine "
           f"(signature backend: {es256.backend()})\n", file=out)
-    print(f"{'call kind':28s} {'calls':>6s}  {'expected':24s} {'got':24s}", file=out)
-    print("-" * 86, file=out)
+    print(f"{'call kind':28s} {'calls':>6s}  {"expected":27s} {"got":27s}", file=out)
+    print("-" * 92, file=out)
     for kind, expected, _ in KINDS:
         got = rows.get(kind)
         if not got:
@@ -164,9 +164,9 @@ def run(n: int = 3000, out=None) -> int:
         exp = _label(expected)
         gots = ", ".join(f"{_label(c)}" + (f" ×{k}" if len(got) > 1 else "") for c, k in got.items())
         mark = "" if set(got) == {expected} else "   ← MISMATCH"
-        print(f"{kind:28s} {sum(got.values()):6d}  {exp:24s} {gots:24s}{mark}", file=out)
+        print(f"{kind:28s} {sum(got.values()):6d}  {exp:27s} {gots:27s}{mark}", file=out)
     codes = Counter(r.sip_code for r in singles)
-    print("-" * 86, file=out)
+    print("-" * 92, file=out)
     print("by code: " + ", ".join(f"{_label(c)}: {k}" for c, k in sorted(codes.items(), key=lambda x: x[0] or 0)),
           file=out)
     print(f"verify():      {n / (t1 - t0):8.0f} calls/s  ({(t1 - t0) / n * 1e6:.1f} µs per call, cached certificate)",

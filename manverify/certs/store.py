@@ -13,11 +13,15 @@ platform's export, or a mapping {x5u_url: pem_chain}. Directory lookup, in order
 """
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 import hashlib
 import json
 import os
+import ssl
+import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
@@ -28,6 +32,8 @@ from cryptography.x509 import verification
 
 from .. import es256
 from ..errors import ConfigError
+from . import crl as _crl
+from . import fetch as _fetch
 from . import profile as _profile
 from .model import Credential, CredentialError
 
@@ -35,6 +41,8 @@ PROFILES = ("man", "atis", "rfc")
 MANIFEST = "x5u.json"
 MAX_CHAIN_BYTES = 64 * 1024
 MAX_CHAIN_CERTS = 8
+DAY = 86400.0
+CRL_POLICIES = ("fail-closed", "fail-open")
 
 
 def load_certificates(data: bytes) -> List[x509.Certificate]:
@@ -83,20 +91,35 @@ def _when(epoch: float) -> _dt.datetime:
 
 
 class _Entry:
-    """A cached outcome and the window in which it holds."""
+    """A cached outcome: the window in which the chain is valid, and when to look again."""
 
-    __slots__ = ("outcome", "valid_from", "valid_until")
+    __slots__ = ("outcome", "valid_from", "valid_until", "expires", "refresh")
 
-    def __init__(self, outcome, valid_from: float, valid_until: float):
+    def __init__(self, outcome, valid_from: float, valid_until: float, expires: float, refresh: float):
         self.outcome = outcome
         self.valid_from = valid_from
         self.valid_until = valid_until
+        self.expires = expires  # re-obtain and re-evaluate after this
+        self.refresh = refresh  # start a background refresh after this
 
 
 class CertStore:
     """Signer certificates by x5u URL, validated against the trust anchors and the profile.
 
     Options beyond API.md's:
+      fetch                  fetch x5u over the network when it is not in the local copy (True)
+      allow_loopback         lab/test: let an https x5u resolve to 127.0.0.1/::1 (False)
+      tls_ca                 lab/test: CA (path or PEM) for the x5u server's TLS; default: system roots
+      connect_timeout, total_timeout, max_bytes, https_ports
+                             fetch budget: 2 s to connect, 4 s in all, 64 KiB, ports 443/8443
+      min_ttl                cache a fetched chain at least this long (24 h), never past notAfter
+      negative_ttl           remember a failed fetch this long (30 s) so a dead x5u is not hammered
+      cache_dir_max_files    bound of the on-disk cache (10000 files)
+      crl_policy             "fail-closed" (default for man) or "fail-open" (default otherwise) when
+                             a certificate names a CRL that cannot be obtained or is stale/badly signed
+      crl_refresh            re-check revocation at least this often (24 h)
+      crl_signers            extra certificates that may sign CRLs (MAN: the PA certificate), if the
+                             CRL issuer is not in the chain or the anchors
       accept_missing_policy  MAN: accept certificates issued before the CP (no policy extension)
       spc_allowlist          only these Service Provider Codes may sign (None: any)
       max_entries            bound of the in-memory cache
@@ -111,6 +134,19 @@ class CertStore:
         allow_http: bool = False,
         profile: str = "man",
         *,
+        fetch: bool = True,
+        allow_loopback: bool = False,
+        tls_ca: Any = None,
+        connect_timeout: float = 2.0,
+        total_timeout: float = 4.0,
+        max_bytes: int = 64 * 1024,
+        https_ports: Sequence[int] = _fetch.DEFAULT_PORTS,
+        min_ttl: float = DAY,
+        negative_ttl: float = 30.0,
+        cache_dir_max_files: int = 10000,
+        crl_policy: Optional[str] = None,
+        crl_refresh: float = DAY,
+        crl_signers: Any = None,
         accept_missing_policy: bool = True,
         spc_allowlist: Optional[Iterable[str]] = None,
         max_entries: int = 10000,
@@ -129,9 +165,43 @@ class CertStore:
         self._dir: Optional[Path] = None
         self._manifest: Dict[str, str] = {}
         self._set_local(certificates)
+        for name, value in (("connect_timeout", connect_timeout), ("total_timeout", total_timeout),
+                            ("min_ttl", min_ttl), ("negative_ttl", negative_ttl), ("crl_refresh", crl_refresh)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
+        if crl_policy is None:
+            crl_policy = "fail-closed" if profile == "man" else "fail-open"
+        if crl_policy not in CRL_POLICIES:
+            raise ConfigError(f"crl_policy must be one of {', '.join(CRL_POLICIES)}, not {crl_policy!r}")
+        self.fetch_enabled = bool(fetch)
+        self.allow_loopback = bool(allow_loopback)
+        self.limits = _fetch.Limits(float(connect_timeout), float(total_timeout), int(max_bytes),
+                                    tuple(https_ports))
+        self._tls = _tls_context(tls_ca)
+        self.min_ttl = float(min_ttl)
+        self.negative_ttl = float(negative_ttl)
+        self.crl_policy = crl_policy
+        self.crl_refresh = float(crl_refresh)
+        self._crls = _crl.load_configured(crls)
+        self._crl_signers = _anchor_list(crl_signers) if crl_signers is not None else []
+        self._fetched_crls: Dict[str, Tuple[Any, float]] = {}  # url -> (CRL or error text, expires)
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else None
+        if self._cache_dir is not None:
+            try:
+                self._cache_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise ConfigError(f"cannot create cache_dir {self._cache_dir}: {e.strerror}") from None
+        self.cache_dir_max_files = int(cache_dir_max_files)
         self._cache: LRUCache = LRUCache(maxsize=max_entries)
         self._lock = threading.Lock()
-        self._stats: Dict[str, int] = {"hits": 0, "misses": 0, "loads": 0, "rejections": 0}
+        self._inflight: Dict[str, threading.Event] = {}
+        self._refreshing: set = set()
+        self._stats: Dict[str, Any] = {
+            "hits": 0, "misses": 0, "negative_hits": 0, "loads": 0, "fetches": 0, "fetch_errors": 0,
+            "disk_hits": 0, "refreshes": 0, "crl_fetches": 0, "rejections": 0,
+        }
+        self._rejections: Dict[str, int] = {}
+        self._crl_checked: Optional[float] = None
 
     # ---------------------------------------------------------------- configuration
     def _set_local(self, certificates) -> None:
@@ -170,13 +240,16 @@ class CertStore:
     def credential(self, x5u: str, now: float) -> Union[Credential, CredentialError]:
         """The trusted credential for x5u at time `now`; never raises for call data."""
         entry = self._cache.get(x5u)
-        if entry is None:
+        if entry is None or now >= entry.expires:
             self._stats["misses"] += 1
             entry = self._load(x5u, now)
         else:
+            if now >= entry.refresh:
+                self._refresh_in_background(x5u, now)
             self._stats["hits"] += 1
         outcome = entry.outcome
         if isinstance(outcome, CredentialError):
+            self._stats["negative_hits"] += 1
             return outcome
         if now < entry.valid_from:
             return CredentialError(437, f"certificate chain for {x5u} is not valid before {_when(entry.valid_from):%Y-%m-%d %H:%M:%SZ}")
@@ -191,10 +264,12 @@ class CertStore:
         t = time.time() if now is None else now
         return {url: self.credential(url, t) for url in urls}
 
-    def stats(self) -> Dict[str, int]:
-        """Counters a proxy can export."""
+    def stats(self) -> Dict[str, Any]:
+        """Counters a proxy can export: cache hits/misses, fetches, rejections by reason, CRL age."""
         out = dict(self._stats)
         out["entries"] = len(self._cache)
+        out["rejections_by_reason"] = dict(self._rejections)
+        out["crl_age"] = None if self._crl_checked is None else max(0.0, time.time() - self._crl_checked)
         return out
 
     def authorizes(self, credential: Credential, tn: str) -> bool:
@@ -211,19 +286,53 @@ class CertStore:
 
     # ---------------------------------------------------------------- loading and trust
     def _load(self, x5u: str, now: float) -> _Entry:
+        # Single flight: concurrent misses on one URL wait for the one evaluation under way.
         with self._lock:
+            event = self._inflight.get(x5u)
+            leader = event is None
+            if leader:
+                event = self._inflight[x5u] = threading.Event()
+        if not leader:
+            event.wait(self.limits.total_timeout + 1.0)
             entry = self._cache.get(x5u)
             if entry is not None:
                 return entry
-            entry = self._evaluate(x5u, self._obtain(x5u), now)
-            self._cache[x5u] = entry
+            return _Entry(CredentialError(436, f"certificate for {x5u} is still being fetched"),
+                          float("-inf"), float("inf"), now, now)
+        try:
+            entry = self._evaluate(x5u, now)
+            with self._lock:
+                self._cache[x5u] = entry
             return entry
+        finally:
+            with self._lock:
+                del self._inflight[x5u]
+            event.set()
 
-    def _obtain(self, x5u: str) -> Union[bytes, CredentialError]:
-        """The chain bytes for x5u from the local copy; CredentialError(436) when absent."""
+    def _refresh_in_background(self, x5u: str, now: float) -> None:
+        with self._lock:
+            if x5u in self._refreshing or x5u in self._inflight:
+                return
+            self._refreshing.add(x5u)
+
+        def run():
+            try:
+                entry = self._evaluate(x5u, now, refresh=True)
+                if not isinstance(entry.outcome, CredentialError):
+                    with self._lock:
+                        self._cache[x5u] = entry
+                self._stats["refreshes"] += 1
+            finally:
+                with self._lock:
+                    self._refreshing.discard(x5u)
+
+        threading.Thread(target=run, name="manverify-refresh", daemon=True).start()
+
+    def _obtain(self, x5u: str, now: float, refresh: bool = False) -> Tuple[Union[bytes, CredentialError], float]:
+        """(chain bytes or CredentialError(436), seconds they may be reused)."""
         data = self._local.get(x5u)
         if data is not None:
-            return data
+            return data, float("inf")
         if self._dir is not None:
             name = self._manifest.get(x5u) or Path(urlsplit(x5u).path).name
             if name and "/" not in name and "\\" not in name and name not in (".", ".."):
@@ -235,64 +344,139 @@ class CertStore:
                     data = None
                 if data is not None:
                     if len(data) > MAX_CHAIN_BYTES:
-                        return CredentialError(436, f"local copy {path} is larger than {MAX_CHAIN_BYTES} bytes")
-                    return data
-        return CredentialError(436, f"no certificate for x5u {x5u} in the local copy")
+                        return CredentialError(436, f"local copy {path} is larger than {MAX_CHAIN_BYTES} bytes"), self.negative_ttl
+                    return data, float("inf")
+        if not refresh:
+            cached = self._disk_read(x5u, now)
+            if cached is not None:
+                self._stats["disk_hits"] += 1
+                return cached
+        if not self.fetch_enabled:
+            return CredentialError(436, f"no certificate for x5u {x5u} in the local copy (fetching is off)"), self.negative_ttl
+        self._stats["fetches"] += 1
+        try:
+            got = _fetch.fetch(x5u, allow_http=self.allow_http, allow_loopback=self.allow_loopback,
+                               tls_context=self._tls, limits=self.limits, now=now)
+        except _fetch.FetchError as e:
+            self._stats["fetch_errors"] += 1
+            return CredentialError(436, f"cannot obtain x5u {x5u}: {e}"), self.negative_ttl
+        ttl = max(self.min_ttl, got.ttl or 0.0)
+        self._disk_write(x5u, got.body, now + ttl)
+        return got.body, ttl
 
-    def _evaluate(self, x5u: str, data: Union[bytes, CredentialError], now: float) -> _Entry:
+    # ---------------------------------------------------------------- on-disk cache
+    def _disk_path(self, x5u: str) -> Path:
+        return self._cache_dir / (hashlib.sha256(x5u.encode()).hexdigest() + ".json")
+
+    def _disk_read(self, x5u: str, now: float):
+        if self._cache_dir is None:
+            return None
+        try:
+            with open(self._disk_path(x5u), "rb") as f:
+                record = json.loads(f.read(4 * MAX_CHAIN_BYTES))
+            if record.get("url") != x5u or not isinstance(record.get("expires"), (int, float)):
+                return None
+            if now >= record["expires"]:
+                return None
+            return base64.b64decode(record["body"], validate=True), record["expires"] - now
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None  # absent, torn by a crash before rename, or foreign: fetch again
+
+    def _disk_write(self, x5u: str, body: bytes, expires: float) -> None:
+        if self._cache_dir is None:
+            return
+        record = json.dumps({"url": x5u, "expires": expires,
+                             "body": base64.b64encode(body).decode("ascii")}).encode()
+        try:
+            # Write beside the target and rename: readers in other processes see the old file
+            # or the new one, never a part of either.
+            fd, tmp = tempfile.mkstemp(dir=self._cache_dir, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(record)
+                os.replace(tmp, self._disk_path(x5u))
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+            self._disk_trim()
+        except OSError:
+            pass  # a full or read-only disk costs a fetch later, never a call
+
+    def _disk_trim(self) -> None:
+        try:
+            files = [p for p in self._cache_dir.iterdir() if p.suffix == ".json"]
+        except OSError:
+            return
+        excess = len(files) - self.cache_dir_max_files
+        if excess <= 0:
+            return
+        def mtime(p):
+            try:
+                return p.stat().st_mtime
+            except OSError:
+                return 0.0
+        for p in sorted(files, key=mtime)[:excess]:
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+    # ---------------------------------------------------------------- evaluation
+    def _evaluate(self, x5u: str, now: float, refresh: bool = False) -> _Entry:
         self._stats["loads"] += 1
-        outcome, window = self._trust(x5u, data, now)
+        data, ttl = self._obtain(x5u, now, refresh)
+        outcome, window, recheck = self._trust(x5u, data, now)
         if isinstance(outcome, CredentialError):
             self._stats["rejections"] += 1
-            return _Entry(outcome, float("-inf"), float("inf"))
-        return _Entry(outcome, *window)
+            key = outcome.detail.split(":", 1)[-1].strip()[:60]
+            self._rejections[key] = self._rejections.get(key, 0) + 1
+            until = now + (ttl if isinstance(data, CredentialError) else self.negative_ttl)
+            return _Entry(outcome, float("-inf"), float("inf"), until, until)
+        expires = min(now + ttl, window[1] + 1.0, recheck)
+        lifetime = max(0.0, expires - now)
+        return _Entry(outcome, window[0], window[1], expires, now + 0.9 * lifetime)
 
     def _trust(self, x5u: str, data, now: float):
         if isinstance(data, CredentialError):
-            return data, None
+            return data, None, None
         if len(data) > MAX_CHAIN_BYTES:
-            return CredentialError(436, f"certificate chain at {x5u} is larger than {MAX_CHAIN_BYTES} bytes"), None
+            return CredentialError(436, f"certificate chain at {x5u} is larger than {MAX_CHAIN_BYTES} bytes"), None, None
         try:
             certs = load_certificates(data)
         except ValueError as e:
-            return CredentialError(436, f"certificate at {x5u} cannot be parsed: {e}"), None
+            return CredentialError(436, f"certificate at {x5u} cannot be parsed: {e}"), None, None
         if len(certs) > MAX_CHAIN_CERTS:
-            return CredentialError(436, f"certificate chain at {x5u} has more than {MAX_CHAIN_CERTS} certificates"), None
+            return CredentialError(436, f"certificate chain at {x5u} has more than {MAX_CHAIN_CERTS} certificates"), None, None
         signer, intermediates = certs[0], certs[1:]
         problem = _profile.check_end_entity(signer, self.profile, self.accept_missing_policy)
         if problem:
-            return CredentialError(437, f"signer certificate {x5u}: {problem}"), None
+            return CredentialError(437, f"signer certificate {x5u}: {problem}"), None, None
         # Validate the path at a time inside every certificate's validity, so that a chain
         # pre-loaded before its notBefore (MAN issues certificates a week ahead) becomes good
         # when its time comes; the call's `now` is compared with that window per call.
         start = max(c.not_valid_before_utc.timestamp() for c in certs)
         end = min(c.not_valid_after_utc.timestamp() for c in certs)
         if start > end:
-            return CredentialError(437, f"certificate chain at {x5u} has no common validity period"), None
+            return CredentialError(437, f"certificate chain at {x5u} has no common validity period"), None, None
         at = min(max(now, start), end)
         try:
-            verifier = (
-                verification.PolicyBuilder()
-                .store(self._x509_store)
-                .time(_when(at))
-                .max_chain_depth(MAX_CHAIN_CERTS)
-                .extension_policies(
-                    ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                    ee_policy=verification.ExtensionPolicy.permit_all(),
-                )
-                .build_client_verifier()
-            )
-            verifier.verify(signer, intermediates)
+            path = self._validate_path(signer, intermediates, at)
         except verification.VerificationError as e:
-            return CredentialError(437, f"signer certificate {x5u} is not trusted: {_short(e)}"), None
+            return CredentialError(437, f"signer certificate {x5u} is not trusted: {_short(e)}"), None, None
+        revoked, recheck = self._revocation(signer, path, now)
+        if revoked:
+            return revoked, None, None
         tn_auth = _profile.tn_auth_list(signer)
         spc = tn_auth.spcs[0] if tn_auth and tn_auth.spcs else None
         if self.spc_allowlist is not None and spc not in self.spc_allowlist:
-            return CredentialError(437, f"SPC {spc!r} of {x5u} is not on the operator allow-list"), None
+            return CredentialError(437, f"SPC {spc!r} of {x5u} is not on the operator allow-list"), None, None
         try:
             key = es256.key_from_public(signer.public_key())
         except es256.InvalidKey as e:
-            return CredentialError(437, f"signer key of {x5u}: {e}"), None
+            return CredentialError(437, f"signer key of {x5u}: {e}"), None, None
         credential = Credential(
             x5u=x5u,
             key=key,
@@ -305,7 +489,132 @@ class CertStore:
             fingerprint=hashlib.sha256(signer.public_bytes(_DER)).hexdigest(),
             policies=_profile.policy_oids(signer),
         )
-        return credential, (start, end)
+        return credential, (start, end), recheck
+
+    def _validate_path(self, cert: x509.Certificate, intermediates, at: float) -> List[x509.Certificate]:
+        verifier = (
+            verification.PolicyBuilder()
+            .store(self._x509_store)
+            .time(_when(at))
+            .max_chain_depth(MAX_CHAIN_CERTS)
+            .extension_policies(
+                ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
+                ee_policy=verification.ExtensionPolicy.permit_all(),
+            )
+            .build_client_verifier()
+        )
+        return verifier.verify(cert, list(intermediates)).chain
+
+    # ---------------------------------------------------------------- revocation
+    def _revocation(self, signer: x509.Certificate, path: List[x509.Certificate], now: float):
+        """(CredentialError or None, time by which revocation must be checked again)."""
+        recheck = now + self.crl_refresh
+        points = _crl.distribution_points(signer)
+        issuer_cert = path[1] if len(path) > 1 else None
+        if not points:
+            # No CRL named: a configured CRL from the issuer still applies.
+            if issuer_cert is not None:
+                local = _crl.pick(self._crls, issuer_cert.subject)
+                if local is not None:
+                    return self._apply(local, issuer_cert, signer, False, now, recheck)
+            return None, recheck
+        problems = []
+        for dp in points:
+            indirect = bool(dp.crl_issuers)
+            names = dp.crl_issuers or ((issuer_cert.subject,) if issuer_cert is not None else ())
+            for name in names:
+                crl_signer = self._crl_signer(name, path)
+                if crl_signer is None:
+                    problems.append(f"no certificate for CRL issuer {name.rfc4514_string()}")
+                    continue
+                crl_obj = _crl.pick(self._crls, name)
+                if crl_obj is None or _crl.check_crl(crl_obj, crl_signer, now, self.crl_refresh):
+                    fetched = self._fetch_crl(dp.urls, name, now)
+                    if isinstance(fetched, str):
+                        problems.append(fetched)
+                        continue
+                    crl_obj = fetched
+                return self._apply(crl_obj, crl_signer, signer, indirect, now, recheck)
+        detail = "; ".join(problems) or "no usable CRL"
+        if self.crl_policy == "fail-open":
+            return None, now + self.negative_ttl
+        return CredentialError(437, f"revocation status unknown ({detail}); crl_policy is fail-closed"), None
+
+    def _apply(self, crl_obj, crl_signer, signer, indirect, now, recheck):
+        problem = _crl.check_crl(crl_obj, crl_signer, now, self.crl_refresh)
+        if problem:
+            if self.crl_policy == "fail-open":
+                return None, now + self.negative_ttl
+            return CredentialError(437, f"revocation status unknown ({problem}); crl_policy is fail-closed"), None
+        self._crl_checked = time.time()
+        if _crl.is_revoked(crl_obj, signer, indirect):
+            return CredentialError(437, f"signer certificate serial {signer.serial_number:x} is revoked"), None
+        if crl_obj.next_update_utc is not None:
+            recheck = min(recheck, crl_obj.next_update_utc.timestamp())
+        return None, recheck
+
+    def _crl_signer(self, name: x509.Name, path: List[x509.Certificate]) -> Optional[x509.Certificate]:
+        found = _crl.find_issuer(name, path)
+        if found is not None:
+            return found
+        found = _crl.find_issuer(name, self._crl_signers)
+        if found is None:
+            return None
+        # An indirect CRL signer (MAN's PA certificate) must itself chain to the anchors.
+        try:
+            self._validate_path(found, [c for c in path[1:] if c.subject != name], time.time())
+        except verification.VerificationError:
+            return None
+        return found
+
+    def _fetch_crl(self, urls, issuer_name, now: float):
+        errors = []
+        for url in urls:
+            cached = self._fetched_crls.get(url)
+            if cached is not None and now < cached[1]:
+                if isinstance(cached[0], str):
+                    errors.append(cached[0])
+                    continue
+                return cached[0]
+            if not self.fetch_enabled:
+                errors.append(f"CRL {url} is not in the local copy and fetching is off")
+                continue
+            self._stats["crl_fetches"] += 1
+            try:
+                # CRLs are signed objects usually published over plain http.
+                got = _fetch.fetch(url, allow_http=True, allow_loopback=self.allow_loopback,
+                                   tls_context=self._tls, limits=self.limits._replace(max_bytes=4 << 20),
+                                   now=now, any_http_host=True)
+                crls = _crl.load_crls(got.body)
+                crl_obj = _crl.pick(crls, issuer_name)
+                if crl_obj is None:
+                    raise _fetch.FetchError("CRL is not from the expected issuer")
+                self._fetched_crls[url] = (crl_obj, now + self.crl_refresh)
+                return crl_obj
+            except (_fetch.FetchError, ValueError) as e:
+                text = f"CRL {url}: {e}"
+                self._fetched_crls[url] = (text, now + self.negative_ttl)
+                errors.append(text)
+        return "; ".join(errors) or f"no CRL URL for {issuer_name.rfc4514_string()}"
+
+
+def _tls_context(tls_ca) -> Optional[ssl.SSLContext]:
+    if tls_ca is None:
+        return None
+    # Only the given CA: a lab's TLS trust never mixes with the system's web roots.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    try:
+        if isinstance(tls_ca, bytes):
+            ctx.load_verify_locations(cadata=tls_ca.decode("ascii"))
+        elif isinstance(tls_ca, str) and "-----BEGIN" in tls_ca:
+            ctx.load_verify_locations(cadata=tls_ca)
+        else:
+            ctx.load_verify_locations(cafile=os.fspath(tls_ca))
+    except (OSError, ssl.SSLError, TypeError, ValueError) as e:
+        raise ConfigError(f"tls_ca cannot be loaded: {e}") from None
+    return ctx
 
 
 def _short(e: Exception) -> str:

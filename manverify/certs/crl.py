@@ -1,0 +1,136 @@
+"""Revocation by CRL (no OCSP in SHAKEN/MAN), direct or indirect.
+
+MAN publishes an *indirect* CRL: signed by the "PA" certificate that the operator certificate's
+CRL distribution point names in cRLIssuer, not by the CA that issued it. Entries of an indirect
+CRL name their certificate's issuer (the CertificateIssuer entry extension, carried forward to
+the following entries, RFC 5280 §5.3.3), so a serial only matches under the right issuer.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
+from ..errors import ConfigError
+
+
+class DistributionPoint(NamedTuple):
+    urls: Tuple[str, ...]
+    crl_issuers: Tuple[x509.Name, ...]  # non-empty for an indirect CRL
+
+
+def load_crls(data: bytes) -> List[x509.CertificateRevocationList]:
+    """CRLs from PEM (one or several) or DER bytes; ValueError when none."""
+    if b"-----BEGIN X509 CRL-----" in data:
+        out = []
+        for block in data.split(b"-----END X509 CRL-----")[:-1]:
+            start = block.find(b"-----BEGIN X509 CRL-----")
+            out.append(x509.load_pem_x509_crl(block[start:] + b"-----END X509 CRL-----\n"))
+        return out
+    return [x509.load_der_x509_crl(data)]
+
+
+def load_configured(crls) -> List[x509.CertificateRevocationList]:
+    """The `crls=` option: paths, PEM/DER bytes or CRL objects; ConfigError when unreadable."""
+    if crls is None:
+        return []
+    if isinstance(crls, (str, bytes, os.PathLike, x509.CertificateRevocationList)):
+        crls = [crls]
+    out: List[x509.CertificateRevocationList] = []
+    for item in crls:
+        if isinstance(item, x509.CertificateRevocationList):
+            out.append(item)
+            continue
+        if isinstance(item, (str, os.PathLike)):
+            try:
+                data, where = Path(item).read_bytes(), str(item)
+            except OSError as e:
+                raise ConfigError(f"cannot read CRL {item}: {e.strerror}") from None
+        elif isinstance(item, bytes):
+            data, where = item, "CRL bytes"
+        else:
+            raise ConfigError(f"a CRL must be a path or PEM/DER bytes, not {type(item).__name__}")
+        try:
+            out.extend(load_crls(data))
+        except ValueError as e:
+            raise ConfigError(f"{where} is not a readable CRL: {e}") from None
+    return out
+
+
+def distribution_points(cert: x509.Certificate) -> List[DistributionPoint]:
+    try:
+        ext = cert.extensions.get_extension_for_oid(ExtensionOID.CRL_DISTRIBUTION_POINTS)
+    except x509.ExtensionNotFound:
+        return []
+    out = []
+    for dp in ext.value:
+        urls = tuple(n.value for n in (dp.full_name or []) if isinstance(n, x509.UniformResourceIdentifier))
+        issuers = tuple(n.value for n in (dp.crl_issuer or []) if isinstance(n, x509.DirectoryName))
+        out.append(DistributionPoint(urls, issuers))
+    return out
+
+
+def is_revoked(crl: x509.CertificateRevocationList, cert: x509.Certificate, indirect: bool) -> bool:
+    """Whether `cert` (by issuer and serial, compared by value) is listed in `crl`."""
+    serial = cert.serial_number
+    if not indirect:
+        return crl.get_revoked_certificate_by_serial_number(serial) is not None
+    current_issuer = crl.issuer
+    for entry in crl:
+        try:
+            ext = entry.extensions.get_extension_for_class(x509.CertificateIssuer)
+            names = [n.value for n in ext.value if isinstance(n, x509.DirectoryName)]
+            if names:
+                current_issuer = names[0]
+        except x509.ExtensionNotFound:
+            pass
+        if entry.serial_number == serial and current_issuer == cert.issuer:
+            return True
+    return False
+
+
+def check_crl(
+    crl: x509.CertificateRevocationList,
+    signer_cert: x509.Certificate,
+    now: float,
+    max_age: float,
+) -> Optional[str]:
+    """None when `crl` is correctly signed by `signer_cert` and fresh at `now`, else why not."""
+    if crl.issuer != signer_cert.subject:
+        return "CRL issuer does not match its signing certificate"
+    try:
+        if not crl.is_signature_valid(signer_cert.public_key()):
+            return f"CRL from {crl.issuer.rfc4514_string()} has a bad signature"
+    except (TypeError, ValueError) as e:
+        return f"CRL signature cannot be checked: {e}"
+    try:
+        ku = signer_cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not ku.crl_sign:
+            return f"{signer_cert.subject.rfc4514_string()} may not sign CRLs (KeyUsage lacks cRLSign)"
+    except x509.ExtensionNotFound:
+        pass
+    this = crl.last_update_utc.timestamp()
+    nxt = crl.next_update_utc.timestamp() if crl.next_update_utc else None
+    if this > now + 300:
+        return "CRL thisUpdate is in the future"
+    if nxt is not None and now > nxt:
+        return "CRL is stale (past its nextUpdate)"
+    if nxt is None and now - this > max_age:
+        return "CRL is older than the configured refresh interval"
+    return None
+
+
+def find_issuer(name: x509.Name, candidates: Iterable[x509.Certificate]) -> Optional[x509.Certificate]:
+    for c in candidates:
+        if c.subject == name:
+            return c
+    return None
+
+
+def pick(crls: Sequence[x509.CertificateRevocationList], issuer: x509.Name):
+    """The newest CRL issued by `issuer`, or None."""
+    mine = [c for c in crls if c.issuer == issuer]
+    return max(mine, key=lambda c: c.last_update_utc) if mine else None

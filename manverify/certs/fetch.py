@@ -1,0 +1,197 @@
+"""Fetching a certificate chain from an x5u URL, under the rules that keep a verifier safe.
+
+Why the standard library's http.client: the fetch must not follow redirects, must connect to the
+very address it checked (no second DNS lookup an attacker could answer differently), must stop at
+a byte cap and a total time budget, and must never consult proxies or netrc. http.client does
+exactly one request on a socket we open ourselves; a general client would need each of those
+behaviours switched off, and adds a dependency to every SIP worker.
+"""
+from __future__ import annotations
+
+import email.utils
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from typing import NamedTuple, Optional, Tuple
+from urllib.parse import urlsplit
+
+DEFAULT_PORTS = (443, 8443)
+ACCEPTED_TYPES = frozenset((
+    "application/pem-certificate-chain", "application/x-pem-file", "application/pkix-cert",
+    "application/x-x509-ca-cert", "application/x-x509-user-cert", "application/octet-stream",
+    "text/plain", "",
+))
+
+
+class FetchError(Exception):
+    """The chain could not be obtained; the message says why (it becomes a 436 detail)."""
+
+
+class Fetched(NamedTuple):
+    body: bytes
+    content_type: str
+    ttl: Optional[float]  # freshness the server granted (Cache-Control/Expires), None if none
+
+
+class Limits(NamedTuple):
+    connect_timeout: float = 2.0
+    total_timeout: float = 4.0
+    max_bytes: int = 64 * 1024
+    https_ports: Tuple[int, ...] = DEFAULT_PORTS
+
+
+def check_url(url: str, allow_http: bool, ports=DEFAULT_PORTS) -> Tuple[str, str, int, str]:
+    """(scheme, host, port, path) when `url` is an acceptable x5u, else FetchError."""
+    if not isinstance(url, str) or len(url) > 2048:
+        raise FetchError("x5u is not a URL of at most 2048 characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise FetchError(f"x5u {url!r} is not a valid URL: {e}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or (scheme == "http" and not allow_http):
+        raise FetchError(f"x5u {url!r} is not https")
+    if parts.username is not None or parts.password is not None:
+        raise FetchError("x5u must not carry user information")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise FetchError("x5u must not carry a query or fragment")
+    host = parts.hostname
+    if not host:
+        raise FetchError(f"x5u {url!r} has no host")
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    if scheme == "https" and port not in ports:
+        raise FetchError(f"x5u port {port} is not one of {', '.join(map(str, ports))}")
+    return scheme, host, port, parts.path or "/"
+
+
+def _allowed_address(ip: str, allow_loopback: bool) -> bool:
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if addr.is_loopback:
+        return allow_loopback
+    return addr.is_global and not addr.is_multicast
+
+
+def resolve(host: str, port: int, allow_loopback: bool) -> str:
+    """One address for host that is public (or loopback in lab mode); FetchError otherwise."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OSError) as e:
+        raise FetchError(f"cannot resolve {host}: {e}") from None
+    refused = []
+    for family, _, _, _, sockaddr in infos:
+        ip = sockaddr[0]
+        if _allowed_address(ip, allow_loopback):
+            return ip
+        refused.append(ip)
+    raise FetchError(f"{host} resolves only to private or special-purpose addresses ({', '.join(refused[:3])})")
+
+
+def fetch(
+    url: str,
+    *,
+    allow_http: bool = False,
+    allow_loopback: bool = False,
+    tls_context: Optional[ssl.SSLContext] = None,
+    limits: Limits = Limits(),
+    now: Optional[float] = None,
+    any_http_host: bool = False,
+) -> Fetched:
+    """GET the chain at url; FetchError with a human-readable reason on any failure.
+
+    any_http_host is for CRLs, which are signed and commonly published over plain http.
+    """
+    scheme, host, port, path = check_url(url, allow_http, limits.https_ports)
+    if scheme == "http" and any_http_host:
+        ip = resolve(host, port, allow_loopback)
+    else:
+        # Plain http for an x5u is a lab mode: only ever towards this machine.
+        ip = resolve(host, port, allow_loopback or scheme == "http")
+        if scheme == "http" and not ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback:
+            raise FetchError("http x5u is allowed on loopback only")
+    deadline = time.monotonic() + limits.total_timeout
+    try:
+        sock = socket.create_connection((ip, port), timeout=min(limits.connect_timeout, limits.total_timeout))
+    except OSError as e:
+        raise FetchError(f"cannot connect to {host}:{port}: {_reason(e)}") from None
+    try:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        if scheme == "https":
+            ctx = tls_context or ssl.create_default_context()
+            try:
+                sock = ctx.wrap_socket(sock, server_hostname=host)
+            except (ssl.SSLError, ssl.CertificateError, OSError) as e:
+                raise FetchError(f"TLS with {host}:{port} failed: {_reason(e)}") from None
+        conn = http.client.HTTPConnection(host, port, timeout=deadline - time.monotonic())
+        conn.sock = sock  # the socket we connected to the checked address
+        try:
+            conn.request("GET", path, headers={
+                "Accept": "application/pem-certificate-chain, application/pkix-cert;q=0.8",
+                "User-Agent": "manverify",
+                "Connection": "close",
+            })
+            resp = conn.getresponse()
+            if 300 <= resp.status < 400:
+                raise FetchError(f"x5u answered {resp.status} {resp.reason}: redirects are not followed")
+            if resp.status != 200:
+                raise FetchError(f"x5u answered {resp.status} {resp.reason}")
+            ctype = (resp.getheader("Content-Type") or "").split(";", 1)[0].strip().lower()
+            if ctype not in ACCEPTED_TYPES:
+                raise FetchError(f"x5u served {ctype!r}, not a certificate chain")
+            length = resp.getheader("Content-Length")
+            if length and length.isdigit() and int(length) > limits.max_bytes:
+                raise FetchError(f"x5u response is {length} bytes (limit {limits.max_bytes})")
+            body = bytearray()
+            while len(body) <= limits.max_bytes:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise FetchError(f"x5u took longer than {limits.total_timeout:g} s")
+                sock.settimeout(remaining)
+                chunk = resp.read1(16384) if hasattr(resp, "read1") else resp.read(16384)
+                if not chunk:
+                    break
+                body += chunk
+            if len(body) > limits.max_bytes:
+                raise FetchError(f"x5u response is larger than {limits.max_bytes} bytes")
+            ttl = _freshness(resp, time.time() if now is None else now)
+            return Fetched(bytes(body), ctype, ttl)
+        except FetchError:
+            raise
+        except socket.timeout:
+            raise FetchError(f"x5u took longer than {limits.total_timeout:g} s") from None
+        except (http.client.HTTPException, OSError, ValueError) as e:
+            raise FetchError(f"x5u fetch failed: {_reason(e)}") from None
+        finally:
+            conn.close()
+    finally:
+        sock.close()
+
+
+def _freshness(resp, now: float) -> Optional[float]:
+    """Seconds the response may be reused (RFC 9111 max-age, then Expires); None if unsaid."""
+    cc = (resp.getheader("Cache-Control") or "").lower()
+    for directive in cc.split(","):
+        name, _, value = directive.strip().partition("=")
+        if name in ("no-store", "no-cache"):
+            return 0.0
+        if name == "max-age" and value.strip().isdigit():
+            return float(value.strip())
+    expires = resp.getheader("Expires")
+    if expires:
+        try:
+            when = email.utils.parsedate_to_datetime(expires)
+            if when is not None and when.tzinfo is not None:
+                return max(0.0, when.timestamp() - now)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return 0.0
+    return None
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e) or type(e).__name__
+    return text[:200]
