@@ -155,7 +155,7 @@ def run(n: int = 3000, out=None) -> int:
 
     print(f"manverify demo: {n} calls signed and verified on this machine "
           f"(signature backend: {es256.backend()})\n", file=out)
-    print(f"{'call kind':28s} {'calls':>6s}  {"expected":27s} {"got":27s}", file=out)
+    print(f"{'call kind':28s} {'calls':>6s}  {'expected':27s} {'got':27s}", file=out)
     print("-" * 92, file=out)
     for kind, expected, _ in KINDS:
         got = rows.get(kind)
