@@ -208,3 +208,63 @@ def lab_pki(
     inter = make_ca("manverify lab intermediate", issuer=root, now=now, path_length=0)
     signer = make_signer(inter, f"manverify lab signer {spc}", spc=spc, now=now, **signer_kw)
     return LabPKI(root, inter, signer, x5u)
+
+
+def make_crl_signer(issuer: Issued, cn: str = "manverify lab PA", *, now=None, days: int = 3650) -> Issued:
+    """A CRL-signing certificate that is not a CA (MAN's "PA" signs the indirect CRL)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = _when(now) - _DAY
+    b = _builder(_name(cn), issuer.cert.subject, key.public_key(), start, start + days * _DAY)
+    b = b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    b = b.add_extension(
+        x509.KeyUsage(
+            digital_signature=False, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=False,
+            crl_sign=True, encipher_only=False, decipher_only=False,
+        ),
+        critical=True,
+    )
+    b = b.add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
+    )
+    return Issued(b.sign(issuer.key, hashes.SHA256()), key)
+
+
+def make_crl(
+    signer: Issued,
+    revoked: Sequence = (),
+    *,
+    now=None,
+    next_update_days: float = 7,
+    this_update=None,
+    indirect: bool = False,
+) -> x509.CertificateRevocationList:
+    """A CRL signed by `signer`. `revoked` holds certificates (or (serial, issuer Name) pairs);
+    with indirect=True each entry names its certificate's issuer (CertificateIssuer)."""
+    start = _when(this_update) if this_update is not None else _when(now) - _dt.timedelta(hours=1)
+    b = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(signer.cert.subject)
+        .last_update(start)
+        .next_update(_when(now) + _dt.timedelta(days=next_update_days))
+    )
+    for item in revoked:
+        serial, issuer_name = (item.serial_number, item.issuer) if isinstance(item, x509.Certificate) else item
+        rb = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(start)
+        if indirect:
+            rb = rb.add_extension(x509.CertificateIssuer([x509.DirectoryName(issuer_name)]), critical=True)
+        b = b.add_revoked_certificate(rb.build())
+    if indirect:
+        b = b.add_extension(
+            x509.IssuingDistributionPoint(
+                full_name=None, relative_name=None, only_contains_user_certs=False,
+                only_contains_ca_certs=False, only_some_reasons=None, indirect_crl=True,
+                only_contains_attribute_certs=False,
+            ),
+            critical=True,
+        )
+    return b.sign(signer.key, hashes.SHA256())
+
+
+def crl_pem(crl: x509.CertificateRevocationList) -> bytes:
+    return crl.public_bytes(serialization.Encoding.PEM)

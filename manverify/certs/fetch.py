@@ -23,6 +23,7 @@ ACCEPTED_TYPES = frozenset((
     "application/x-x509-ca-cert", "application/x-x509-user-cert", "application/octet-stream",
     "text/plain", "",
 ))
+CRL_TYPES = ACCEPTED_TYPES | {"application/pkix-crl", "application/x-pkcs7-crl"}
 
 
 class FetchError(Exception):
@@ -141,11 +142,11 @@ def fetch(
             if resp.status != 200:
                 raise FetchError(f"x5u answered {resp.status} {resp.reason}")
             ctype = (resp.getheader("Content-Type") or "").split(";", 1)[0].strip().lower()
-            if ctype not in ACCEPTED_TYPES:
+            if ctype not in (CRL_TYPES if any_http_host else ACCEPTED_TYPES):
                 raise FetchError(f"x5u served {ctype!r}, not a certificate chain")
             length = resp.getheader("Content-Length")
             if length and length.isdigit() and int(length) > limits.max_bytes:
-                raise FetchError(f"x5u response is {length} bytes (limit {limits.max_bytes})")
+                raise FetchError(f"x5u response is {length} bytes, larger than the {limits.max_bytes}-byte limit")
             body = bytearray()
             while len(body) <= limits.max_bytes:
                 remaining = deadline - time.monotonic()

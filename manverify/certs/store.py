@@ -114,6 +114,8 @@ class CertStore:
                              fetch budget: 2 s to connect, 4 s in all, 64 KiB, ports 443/8443
       min_ttl                cache a fetched chain at least this long (24 h), never past notAfter
       negative_ttl           remember a failed fetch this long (30 s) so a dead x5u is not hammered
+      refresh_ahead          fraction of an entry's life after which calls are still answered from
+                             cache while a background thread refreshes it (0.9; 1 = off)
       cache_dir_max_files    bound of the on-disk cache (10000 files)
       crl_policy             "fail-closed" (default for man) or "fail-open" (default otherwise) when
                              a certificate names a CRL that cannot be obtained or is stale/badly signed
@@ -143,6 +145,7 @@ class CertStore:
         https_ports: Sequence[int] = _fetch.DEFAULT_PORTS,
         min_ttl: float = DAY,
         negative_ttl: float = 30.0,
+        refresh_ahead: float = 0.9,
         cache_dir_max_files: int = 10000,
         crl_policy: Optional[str] = None,
         crl_refresh: float = DAY,
@@ -180,6 +183,9 @@ class CertStore:
         self._tls = _tls_context(tls_ca)
         self.min_ttl = float(min_ttl)
         self.negative_ttl = float(negative_ttl)
+        if isinstance(refresh_ahead, bool) or not isinstance(refresh_ahead, (int, float)) or not 0 < refresh_ahead <= 1:
+            raise ConfigError("refresh_ahead must be a fraction in (0, 1]; 1 turns background refresh off")
+        self.refresh_ahead = float(refresh_ahead)
         self.crl_policy = crl_policy
         self.crl_refresh = float(crl_refresh)
         self._crls = _crl.load_configured(crls)
@@ -437,7 +443,8 @@ class CertStore:
             return _Entry(outcome, float("-inf"), float("inf"), until, until)
         expires = min(now + ttl, window[1] + 1.0, recheck)
         lifetime = max(0.0, expires - now)
-        return _Entry(outcome, window[0], window[1], expires, now + 0.9 * lifetime)
+        refresh = expires if self.refresh_ahead >= 1 else now + self.refresh_ahead * lifetime
+        return _Entry(outcome, window[0], window[1], expires, refresh)
 
     def _trust(self, x5u: str, data, now: float):
         if isinstance(data, CredentialError):
@@ -517,7 +524,7 @@ class CertStore:
                 local = _crl.pick(self._crls, issuer_cert.subject)
                 if local is not None:
                     return self._apply(local, issuer_cert, signer, False, now, recheck)
-            return None, recheck
+            return None, float("inf")  # nothing to re-check
         problems = []
         for dp in points:
             indirect = bool(dp.crl_issuers)
