@@ -1,0 +1,397 @@
+"""From a raw SIP request to a Decision: what a proxy integration calls once per INVITE.
+
+    verifier = manverify.Verifier(trust_anchors=[...], certificates="/var/lib/man/certs")
+    policy = manverify.policy.Policy(role="terminating")
+    d = manverify.sip.check(raw_invite, verifier, policy, entry="national")
+    if d.reject: reply(d.code, d.reason)
+    else: remove d.remove_headers, add d.add_headers, relay
+
+What is read from the request (RFC 3261 header syntax; names are case-insensitive):
+  - every Identity header field, also the compact name `y`, folded or not; each field is one value
+    (Identity fields are never comma lists, RFC 8224 §4.1);
+  - the calling number: each P-Asserted-Identity value (several fields or a comma list) first,
+    then From; an anonymous From without P-Asserted-Identity gives no calling number;
+  - the called number: To, then the Request-URI;
+  - Date and P-Identity-Bypass.
+Nothing that arrives with the request raises: missing, duplicated, folded, oversized or binary
+headers become the Decision the policy defines for the Result the verifier gives them.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
+
+from . import identity as _identity
+from . import tn
+from .errors import UsageError
+from .passport import PassportError, check_claims, check_header, decode
+from .policy import Decision, Policy
+from .result import Result
+
+MAX_HEADER_BLOCK = 256 * 1024  # bytes of header text read; a UDP SIP message is at most 64 KiB
+MAX_FIELDS = 512  # header fields read per request
+MAX_BYPASS = 1024  # characters of a P-Identity-Bypass token kept
+
+# Compact header names (RFC 3261 §7.3.3, RFC 8224 §4.1) of the fields read here.
+_COMPACT = {"y": "identity", "f": "from", "t": "to"}
+_FOLD = re.compile(r"\r?\n[ \t]+")
+_LINES = re.compile(r"\r?\n")
+_REQUEST_LINE = re.compile(r"([A-Za-z]+) +(\S+) +SIP/2\.0\s*\Z", re.IGNORECASE)
+_VERSTAT = re.compile(r";\s*verstat\s*=\s*[^;>?\s]*", re.IGNORECASE)
+
+_DEFAULT_POLICY = Policy()
+
+HeadersIn = Union[str, bytes, Iterable[Union[str, bytes]], Mapping[str, Any]]
+
+
+class Request(NamedTuple):
+    """The parts of a SIP request that identity verification needs (values as received)."""
+
+    method: Optional[str] = None
+    ruri: Optional[str] = None
+    identity: Tuple[str, ...] = ()
+    pai: Tuple[str, ...] = ()  # each P-Asserted-Identity value, comma lists split
+    from_: Optional[str] = None
+    to: Optional[str] = None
+    date: Optional[str] = None
+    bypass: Optional[str] = None  # P-Identity-Bypass token
+    problem: str = ""  # why the request could not be read completely ("" when it could)
+
+    @property
+    def anonymous(self) -> bool:
+        """From is anonymous (RFC 3323 §4.1.1.3, "Anonymous" display names, anonymous.invalid)."""
+        return is_anonymous(self.from_)
+
+
+# ---------------------------------------------------------------------- reading the request
+def parse(request: HeadersIn, ruri: Optional[str] = None) -> Request:
+    """Read a request: raw text/bytes (request line optional, body ignored), a list of header
+    lines, or a mapping {header name: value or list of values}. `ruri` overrides the Request-URI.
+    Raises UsageError only for an argument of the wrong type."""
+    if isinstance(request, Mapping):
+        fields, problem = _fields_from_mapping(request)
+        method = None
+        request_uri = None
+    else:
+        text, problem = _text(request)
+        method, request_uri, fields, problem2 = _fields_from_text(text)
+        problem = problem or problem2
+    if ruri is not None:
+        if not isinstance(ruri, str):
+            raise UsageError(f"ruri must be a str, not {type(ruri).__name__}")
+        request_uri = ruri
+    found: Dict[str, List[str]] = {"identity": [], "p-asserted-identity": [], "from": [], "to": [],
+                                   "date": [], "p-identity-bypass": []}
+    for name, value in fields:
+        bucket = found.get(name)
+        if bucket is not None:
+            bucket.append(value)
+    pai: List[str] = []
+    for v in found["p-asserted-identity"]:
+        pai.extend(p for p in _split_commas(v) if p)
+    bypass = found["p-identity-bypass"][0].strip()[:MAX_BYPASS] if found["p-identity-bypass"] else None
+    return Request(
+        method=method,
+        ruri=request_uri,
+        identity=tuple(v for v in found["identity"] if v),
+        pai=tuple(pai),
+        from_=found["from"][0] if found["from"] else None,
+        to=found["to"][0] if found["to"] else None,
+        date=found["date"][0] if found["date"] else None,
+        bypass=bypass or None,
+        problem=problem,
+    )
+
+
+def _text(request) -> Tuple[str, str]:
+    problem = ""
+    if isinstance(request, (bytes, bytearray, memoryview)):
+        raw = bytes(request)
+        end = _header_end(raw, b"\r\n\r\n", b"\n\n")
+        raw = raw[:end]
+        if len(raw) > MAX_HEADER_BLOCK:
+            raw, problem = raw[:MAX_HEADER_BLOCK], f"header block longer than {MAX_HEADER_BLOCK} bytes"
+        # latin-1 never fails: non-ASCII bytes stay visible to the checks that reject them.
+        return raw.decode("latin-1"), problem
+    if isinstance(request, str):
+        text = request[:_header_end(request, "\r\n\r\n", "\n\n")]
+    else:
+        try:
+            lines = list(request)
+        except TypeError:
+            raise UsageError(
+                f"request must be str, bytes, a list of header lines or a mapping, not {type(request).__name__}"
+            ) from None
+        out = []
+        for line in lines:
+            if isinstance(line, (bytes, bytearray)):
+                line = bytes(line).decode("latin-1")
+            elif not isinstance(line, str):
+                raise UsageError(f"header lines must be str or bytes, not {type(line).__name__}")
+            out.append(line.rstrip("\r\n"))
+        text = "\r\n".join(out)
+    if len(text) > MAX_HEADER_BLOCK:
+        text, problem = text[:MAX_HEADER_BLOCK], f"header block longer than {MAX_HEADER_BLOCK} bytes"
+    return text, problem
+
+
+def _header_end(text, crlf2, lf2) -> int:
+    ends = [i for i in (text.find(crlf2), text.find(lf2)) if i >= 0]
+    return min(ends) if ends else len(text)
+
+
+def _fields_from_text(text: str):
+    if "\n" in text:
+        text = _FOLD.sub(" ", text)
+    lines = _LINES.split(text)
+    method = ruri = None
+    problem = ""
+    if lines:
+        m = _REQUEST_LINE.match(lines[0])
+        if m:
+            method, ruri = m.group(1).upper(), m.group(2)
+            lines = lines[1:]
+    fields = []
+    for line in lines:
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        if len(fields) == MAX_FIELDS:
+            problem = f"more than {MAX_FIELDS} header fields"
+            break
+        fields.append((_name(name), value.strip()))
+    return method, ruri, fields, problem
+
+
+def _fields_from_mapping(headers: Mapping[str, Any]):
+    fields = []
+    problem = ""
+    for name, value in headers.items():
+        if not isinstance(name, str):
+            raise UsageError(f"header names must be str, not {type(name).__name__}")
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if v is None:
+                continue
+            if isinstance(v, (bytes, bytearray)):
+                v = bytes(v).decode("latin-1")
+            elif not isinstance(v, str):
+                raise UsageError(f"header {name!r} must be str, bytes or a list of them, not {type(v).__name__}")
+            if len(fields) == MAX_FIELDS:
+                problem = f"more than {MAX_FIELDS} header fields"
+                break
+            if len(v) > MAX_HEADER_BLOCK:
+                v, problem = v[:MAX_HEADER_BLOCK], f"header {name[:40]!r} longer than {MAX_HEADER_BLOCK} characters"
+            fields.append((_name(name), _FOLD.sub(" ", v).strip()))
+    return fields, problem
+
+
+def _name(name: str) -> str:
+    name = name.strip().lower()
+    return _COMPACT.get(name, name)
+
+
+def _split_commas(value: str) -> List[str]:
+    """Split a header value on commas outside quotes and <...> (RFC 3261 §7.3.1)."""
+    if "," not in value:
+        return [value.strip()]
+    out, start, quoted, angle, i = [], 0, False, False, 0
+    n = len(value)
+    while i < n:
+        c = value[i]
+        if quoted:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quoted = False
+        elif c == '"':
+            quoted = True
+        elif c == "<":
+            angle = True
+        elif c == ">":
+            angle = False
+        elif c == "," and not angle:
+            out.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    out.append(value[start:].strip())
+    return out
+
+
+def is_anonymous(value: Optional[str]) -> bool:
+    """Whether a From/PAI value hides the caller (RFC 3323 §4.1.1.3 and common practice)."""
+    if not value:
+        return False
+    low = value.lower()
+    if "anonymous.invalid" in low:
+        return True
+    uri = low[low.find("<") + 1:] if "<" in low else low
+    for scheme in ("sip:", "sips:", "tel:"):
+        if uri.lstrip().startswith(scheme):
+            user = uri.lstrip()[len(scheme):].split("@", 1)[0].split(";", 1)[0]
+            return user in ("anonymous", "restricted", "unavailable", "unknown")
+    return low.strip().startswith(('"anonymous"', "anonymous"))
+
+
+# ---------------------------------------------------------------------- numbers of the call
+def calling_candidates(req: Request) -> List[Tuple[str, str]]:
+    """(value, canonical number) of each usable calling identity, in the order they are tried:
+    every P-Asserted-Identity, then From unless anonymous. Values that are not numbers are left
+    out; duplicates (a sip and a tel PAI for the same number) count once."""
+    values = list(req.pai)
+    if req.from_ is not None and not is_anonymous(req.from_):
+        values.append(req.from_)
+    return _candidates(values, 15)
+
+
+def called_candidates(req: Request) -> List[Tuple[str, str]]:
+    """(value, canonical number) for the called number: To, then the Request-URI."""
+    return _candidates([v for v in (req.to, req.ruri) if v is not None], 20)
+
+
+def _candidates(values: List[str], max_digits: int) -> List[Tuple[str, str]]:
+    out: List[Tuple[str, str]] = []
+    seen = set()
+    for v in values:
+        if is_anonymous(v):
+            continue
+        number = tn.try_canonical(v, max_digits=max_digits)
+        if number is not None and number not in seen:
+            seen.add(number)
+            out.append((v, number))
+    return out
+
+
+# ---------------------------------------------------------------------- the decision
+def check(
+    request: HeadersIn,
+    verifier: Any,
+    policy: Optional[Policy] = None,
+    *,
+    entry: str = "national",
+    ruri: Optional[str] = None,
+    now: Optional[float] = None,
+) -> Decision:
+    """Verify one request and apply the policy. The returned Decision carries the header edits
+    for a relayed request (remove_headers, then add_headers): P-Asserted-Identity with `verstat`,
+    a Reason header in monitoring mode, Privacy: id when the number is to be masked."""
+    policy = policy or _DEFAULT_POLICY
+    req = parse(request, ruri=ruri)
+    result, calling = _verify(req, verifier, policy, now)
+    decision = policy.decide(result, entry=entry, calling=calling, bypass=req.bypass)
+    if decision.reject:
+        return decision
+    return _with_edits(decision, req, calling)
+
+
+def _verify(req: Request, verifier, policy: Policy, now) -> Tuple[Result, Optional[str]]:
+    origs = calling_candidates(req)
+    dests = called_candidates(req)
+    calling = origs[0][1] if origs else None
+    if req.problem:
+        return _fail(400, f"request not read completely: {req.problem}"), calling
+    if policy.role == "transit":
+        return check_format(req.identity), calling
+    identity = list(req.identity)
+    if not identity:
+        return _fail(428, "no Identity header"), calling
+    orig = origs[0][0] if origs else _first_present(req)
+    dest = dests[0][0] if dests else (req.to or req.ruri)
+    date = req.date
+    result = verifier.verify(identity, orig=orig, dest=dest, date=date, now=now)
+    if result.ok:
+        return result, calling
+    # The PASSporT may have been signed for the second P-Asserted-Identity (a tel and a sip one
+    # with different numbers) or for the Request-URI rather than To: retry once with the number
+    # it names, when the call presents that number too.
+    alt_orig = next((v for v, n in origs[1:] if n == result.orig_tn), None) if result.orig_tn else None
+    alt_dest = next((v for v, n in dests[1:] if n in result.dest_tns), None) if result.dest_tns else None
+    if alt_orig is not None or alt_dest is not None:
+        retry = verifier.verify(identity, orig=alt_orig or orig, dest=alt_dest or dest, date=date, now=now)
+        if retry.ok:
+            return retry, tn.try_canonical(alt_orig) if alt_orig else calling
+    return result, calling
+
+
+def _first_present(req: Request) -> Optional[str]:
+    """The calling value to report when none is a number (the verifier answers 400)."""
+    if req.pai:
+        return req.pai[0]
+    if req.from_ is not None and not is_anonymous(req.from_):
+        return req.from_
+    return None
+
+
+def _fail(code: int, detail: str) -> Result:
+    return Result(ok=False, sip_code=code, detail=detail)
+
+
+def check_format(values: Iterable[str]) -> Result:
+    """Presence and format only (the transit role): each Identity value must parse and carry a
+    well-formed PASSporT; no time, number, certificate or signature check. ok=True means
+    "well-formed", never "verified"."""
+    values = [v for v in values if v and v.strip()]
+    if not values:
+        return _fail(428, "no Identity header")
+    first: Optional[Result] = None
+    for v in values[:10]:
+        try:
+            if len(v) > _identity.MAX_HEADER_BYTES or not v.isascii():
+                raise PassportError(438, "Identity header is oversized or not ASCII")
+            h = _identity.parse(v)
+            if h.info is None:
+                raise PassportError(436, "Identity header has no info parameter")
+            if h.compact:
+                return Result(ok=True, sip_code=None, detail="compact form present (transit: format only)")
+            pp = decode(h.token)
+            claims = check_claims(pp.claims, check_header(pp.header, info=h.info, ppt_param=h.ppt))
+            return Result(ok=True, sip_code=None, detail="well-formed (transit: format only, not verified)",
+                          attest=claims.attest, orig_tn=claims.orig_tn, dest_tns=claims.dest_tns,
+                          x5u=h.info, origid=claims.origid, iat=claims.iat)
+        except _identity.HeaderSyntaxError as e:
+            r = _fail(438, f"malformed Identity header: {e}")
+        except PassportError as e:
+            r = _fail(e.code, e.detail)
+        first = first or r
+    return first
+
+
+# ---------------------------------------------------------------------- header edits
+def with_verstat(value: str, verstat: str) -> str:
+    """`value` (a P-Asserted-Identity/From value) with `;verstat=` set on its URI (3GPP TS 24.229
+    §7.2A.20); an upstream verstat is replaced, never passed on."""
+    lt, gt = value.find("<"), value.rfind(">")
+    if 0 <= lt < gt:
+        uri = value[lt + 1:gt]
+        head, tail = value[:lt + 1], value[gt:]
+    else:
+        uri, head, tail = value.strip(), "<", ">"
+    uri = _VERSTAT.sub("", uri)
+    base, q, headers = uri.partition("?")
+    return f"{head}{base};verstat={verstat}{q}{headers}{tail}"
+
+
+def _address(value: str) -> str:
+    """The name-addr/addr-spec of a From value without its header parameters (tag=...)."""
+    gt = value.rfind(">")
+    if gt >= 0:
+        return value[:gt + 1]
+    return value.split(";", 1)[0].strip()
+
+
+def _with_edits(d: Decision, req: Request, calling: Optional[str]) -> Decision:
+    remove: List[str] = []
+    add: List[Tuple[str, str]] = []
+    if d.verstat is not None:
+        if req.pai:
+            remove.append("P-Asserted-Identity")
+            add.extend(("P-Asserted-Identity", with_verstat(v, d.verstat)) for v in req.pai)
+        elif calling is not None and req.from_ is not None:
+            # No PAI: assert the From number, with verstat, rather than touching From itself.
+            add.append(("P-Asserted-Identity", with_verstat(_address(req.from_), d.verstat)))
+    if d.reason_header:
+        add.append(("Reason", d.reason_header))
+    if d.mask:
+        remove.append("Privacy")
+        add.append(("Privacy", "id"))
+    return d._replace(remove_headers=tuple(remove), add_headers=tuple(add))
