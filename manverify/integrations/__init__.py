@@ -1,0 +1,1 @@
+"""Glue between manverify and SIP servers (Kamailio KEMI: manverify.integrations.kamailio)."""
