@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Fixed-base multiplication with precomputed affine tables, for G (built once) and for each key
+ * (built at key load).
+ *
+ * A table for point P with window width W holds, for every window i in [0, MV_WINDOWS) and every
+ * k in [1, 2^(W-1)], the affine point k·2^(W·i)·P (Montgomery-form x, y: 64 bytes). A scalar is
+ * recoded into MV_WINDOWS signed digits d_i in [-(2^(W-1)-1), 2^(W-1)], and k·P = sum_i d_i·2^(W·i)·P:
+ * one mixed addition per non-zero digit, no doublings. W = 7: 37 windows x 64 points x 64 bytes =
+ * 148 KiB per key.
+ */
+#ifndef MV_ECMULT_IMPL_H
+#define MV_ECMULT_IMPL_H
+
+#include "group_impl.h"
+
+#define MV_W 7
+#define MV_WINDOWS ((257 + MV_W - 1) / MV_W) /* 257: a carry out of bit 255 still fits */
+#define MV_TEETH (1 << (MV_W - 1))           /* points per window */
+#define MV_TABLE_POINTS (MV_WINDOWS * MV_TEETH)
+#define MV_TABLE_LIMBS (MV_TABLE_POINTS * 8)
+
+/* Windows converted to affine together (bounds the stack used by the batched inversion). */
+#define MV_BUILD_CHUNK 4
+
+static inline void mv_table_get(mv_ge *r, const uint64_t *table, int window, int digit) {
+    const uint64_t *p;
+    if (digit > 0) {
+        p = table + ((size_t)window * MV_TEETH + (size_t)(digit - 1)) * 8;
+        memcpy(r->x.d, p, 32);
+        memcpy(r->y.d, p + 4, 32);
+    } else {
+        p = table + ((size_t)window * MV_TEETH + (size_t)(-digit - 1)) * 8;
+        memcpy(r->x.d, p, 32);
+        memcpy(r->y.d, p + 4, 32);
+        mv_fe_neg(&r->y, &r->y);
+    }
+}
+
+/* Bits [pos, pos + MV_W) of a 256-bit scalar (bits past 255 read as 0). */
+static inline unsigned mv_bits(const uint64_t k[4], int pos) {
+    int limb = pos >> 6, shift = pos & 63;
+    uint64_t v;
+    if (limb >= 4) return 0;
+    v = k[limb] >> shift;
+    if (shift + MV_W > 64 && limb + 1 < 4) v |= k[limb + 1] << (64 - shift);
+    return (unsigned)(v & ((1u << MV_W) - 1));
+}
+
+/* Signed-digit recoding: digits in [-(2^(W-1)-1), 2^(W-1)] with sum d_i·2^(W·i) = k. */
+static void mv_recode(int digits[MV_WINDOWS], const uint64_t k[4]) {
+    unsigned carry = 0;
+    int i;
+    for (i = 0; i < MV_WINDOWS; i++) {
+        int v = (int)(mv_bits(k, i * MV_W) + carry);
+        if (v > MV_TEETH) {
+            v -= 1 << MV_W;
+            carry = 1;
+        } else {
+            carry = 0;
+        }
+        digits[i] = v;
+    }
+    /* carry is 0 here: the top window holds at most 256 - W·(MV_WINDOWS-1) < W - 1 bits */
+}
+
+/* Converts pts[0..count) from Jacobian (x, y stored in the table slots, z in zs) to affine in
+ * place, with one inversion (Montgomery's trick). prefix is scratch of count elements. */
+static void mv_batch_to_affine(uint64_t *slots, mv_fe *zs, mv_fe *prefix, size_t count) {
+    mv_fe inv, t, zi2, zi3;
+    size_t i;
+    prefix[0] = zs[0];
+    for (i = 1; i < count; i++) mv_fe_mul(&prefix[i], &prefix[i - 1], &zs[i]);
+    mv_fe_inv(&inv, &prefix[count - 1]);
+    for (i = count - 1; i > 0; i--) {
+        mv_fe_mul(&t, &inv, &prefix[i - 1]); /* 1/z_i */
+        mv_fe_mul(&inv, &inv, &zs[i]);       /* 1/(z_0 ... z_{i-1}) */
+        zs[i] = t;
+    }
+    zs[0] = inv;
+    for (i = 0; i < count; i++) {
+        mv_fe x, y;
+        uint64_t *p = slots + i * 8;
+        memcpy(x.d, p, 32);
+        memcpy(y.d, p + 4, 32);
+        mv_fe_sqr(&zi2, &zs[i]);
+        mv_fe_mul(&zi3, &zi2, &zs[i]);
+        mv_fe_mul(&x, &x, &zi2);
+        mv_fe_mul(&y, &y, &zi3);
+        memcpy(p, x.d, 32);
+        memcpy(p + 4, y.d, 32);
+    }
+}
+
+/* Build the table of P (finite, on the curve) into table[MV_TABLE_LIMBS]. */
+static void mv_table_build(uint64_t *table, const mv_ge *p) {
+    mv_gej bases_j[MV_WINDOWS];
+    mv_ge bases[MV_WINDOWS];
+    mv_fe zs[MV_BUILD_CHUNK * MV_TEETH], prefix[MV_BUILD_CHUNK * MV_TEETH];
+    uint64_t base_slots[MV_WINDOWS * 8];
+    int i, j, k;
+
+    /* bases 2^(W·i)·P, then all to affine with one inversion */
+    mv_gej_set_ge(&bases_j[0], p);
+    for (i = 1; i < MV_WINDOWS; i++) {
+        bases_j[i] = bases_j[i - 1];
+        for (j = 0; j < MV_W; j++) mv_gej_double(&bases_j[i], &bases_j[i]);
+    }
+    for (i = 0; i < MV_WINDOWS; i++) {
+        memcpy(base_slots + i * 8, bases_j[i].x.d, 32);
+        memcpy(base_slots + i * 8 + 4, bases_j[i].y.d, 32);
+        zs[i] = bases_j[i].z;
+    }
+    mv_batch_to_affine(base_slots, zs, prefix, MV_WINDOWS);
+    for (i = 0; i < MV_WINDOWS; i++) {
+        memcpy(bases[i].x.d, base_slots + i * 8, 32);
+        memcpy(bases[i].y.d, base_slots + i * 8 + 4, 32);
+    }
+
+    /* multiples 1..2^(W-1) of each base, MV_BUILD_CHUNK windows per batched inversion */
+    for (i = 0; i < MV_WINDOWS; i += MV_BUILD_CHUNK) {
+        int nwin = MV_WINDOWS - i < MV_BUILD_CHUNK ? MV_WINDOWS - i : MV_BUILD_CHUNK;
+        uint64_t *slots = table + (size_t)i * MV_TEETH * 8;
+        for (j = 0; j < nwin; j++) {
+            mv_gej acc;
+            mv_gej_set_ge(&acc, &bases[i + j]);
+            for (k = 0; k < MV_TEETH; k++) {
+                uint64_t *s = slots + ((size_t)j * MV_TEETH + (size_t)k) * 8;
+                if (k > 0) mv_gej_add_ge(&acc, &acc, &bases[i + j]);
+                /* k+1 < n, so acc is never infinity */
+                memcpy(s, acc.x.d, 32);
+                memcpy(s + 4, acc.y.d, 32);
+                zs[j * MV_TEETH + k] = acc.z;
+            }
+        }
+        mv_batch_to_affine(slots, zs, prefix, (size_t)nwin * MV_TEETH);
+    }
+}
+
+/* r = sum of the digits' table points: a1 table with digits d1 plus (optionally) a2 with d2. */
+static void mv_ecmult_tables(mv_gej *r, const uint64_t *t1, const int d1[MV_WINDOWS],
+                             const uint64_t *t2, const int d2[MV_WINDOWS]) {
+    mv_ge pt;
+    int i;
+    mv_gej_set_infinity(r);
+    for (i = 0; i < MV_WINDOWS; i++) {
+        if (d1[i]) {
+            mv_table_get(&pt, t1, i, d1[i]);
+            mv_gej_add_ge(r, r, &pt);
+        }
+        if (t2 != NULL && d2[i]) {
+            mv_table_get(&pt, t2, i, d2[i]);
+            mv_gej_add_ge(r, r, &pt);
+        }
+    }
+}
+
+#endif /* MV_ECMULT_IMPL_H */

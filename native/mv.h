@@ -1,0 +1,44 @@
+/* manverify native ES256 (ECDSA P-256 / SHA-256) verification: a tiny ABI over byte buffers.
+ *
+ * All memory is the caller's: a per-key table (mv_table_size() bytes) filled by mv_key_load()
+ * and read by mv_verify(). The generator's table is simply the table of G, loaded the same way,
+ * so the engine holds no state of its own. Variable-time code: it only ever sees public data.
+ * Return codes: 1 valid, 0 invalid, negative MV_E* for misuse (bad length, uninitialised table).
+ */
+#ifndef MV_H
+#define MV_H
+
+#include <stddef.h>
+
+#define MV_OK 0
+#define MV_VALID 1
+#define MV_INVALID 0
+#define MV_EARG (-1)      /* a length or pointer is wrong */
+#define MV_EPOINT (-2)    /* the public key is not a point of P-256 */
+#define MV_ETABLE (-3)    /* a table was not filled by mv_key_load */
+
+int mv_version(void);
+size_t mv_table_size(void);
+size_t mv_scratch_size(void);
+
+/* point65: 0x04 || X || Y. scratch is only used during the call. */
+int mv_key_load(unsigned char *table, size_t table_len, unsigned char *scratch, size_t scratch_len,
+                const unsigned char *point65, size_t point_len);
+
+/* 1 iff sig64 (r || s, big-endian) is a valid ECDSA signature of SHA-256(msg) under the key. */
+int mv_verify(const unsigned char *gtable, const unsigned char *qtable,
+              const unsigned char *msg, size_t msg_len, const unsigned char *sig64, size_t sig_len);
+
+/* n signatures; out[i] gets what mv_verify would return. One inversion for the whole batch. */
+int mv_verify_batch(const unsigned char *gtable, const unsigned char *const *qtables,
+                    const unsigned char *const *msgs, const size_t *msg_lens,
+                    const unsigned char *const *sigs, int *out, size_t n);
+
+/* Test hooks over public data. */
+int mv_sha256(unsigned char *out32, const unsigned char *msg, size_t msg_len);
+/* out65 = k * P using the table (k: 32 bytes big-endian, any value); 0 ok, 1 if the result is infinity */
+int mv_table_mul(unsigned char *out65, const unsigned char *table, const unsigned char *k32);
+/* out65 = k * P by plain double-and-add from the point itself; same convention */
+int mv_naive_mul(unsigned char *out65, const unsigned char *point65, const unsigned char *k32);
+
+#endif
