@@ -1,0 +1,249 @@
+"""The es256 boundary and the native engine: Wycheproof, invalid points, differential tests."""
+import hashlib
+import json
+import os
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from hypothesis import given, settings, strategies as st
+
+from manverify import es256
+from manverify.errors import InvalidKey
+
+from .conftest import vectors_dir
+
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+P = 2**256 - 2**224 + 2**192 + 2**96 - 1
+BACKENDS = es256.backends()
+native_only = pytest.mark.skipif("native" not in BACKENDS, reason="the native extension is not built")
+
+
+def _wycheproof(name):
+    path = vectors_dir() / "wycheproof" / name
+    return json.loads(path.read_text())
+
+
+def _p1363_cases():
+    try:
+        data = _wycheproof("ecdsa_secp256r1_sha256_p1363_test.json")
+    except BaseException:  # no vectors folder: the count test below reports the skip
+        return []
+    cases = []
+    for g in data["testGroups"]:
+        point = bytes.fromhex(g["publicKey"]["uncompressed"])
+        for t in g["tests"]:
+            cases.append((point, t))
+    return cases
+
+
+CASES = _p1363_cases()
+
+
+def test_wycheproof_p1363_cases_present():
+    vectors_dir()
+    assert len(CASES) == 262
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_wycheproof_p1363(backend):
+    keys = {}
+    failures = []
+    for point, t in CASES:
+        key = keys.get(point) or keys.setdefault(point, es256.load_key(point))
+        got = es256.verify_with(backend, key, bytes.fromhex(t["msg"]), bytes.fromhex(t["sig"]))
+        if got != (t["result"] == "valid"):
+            failures.append((t["tcId"], t["comment"], t["result"]))
+    assert not failures, failures
+    # 70 of the valid vectors have s > n/2: ES256 accepts high S.
+    assert sum(1 for _, t in CASES if t["result"] == "valid") == 173
+
+
+@native_only
+def test_wycheproof_p1363_batch():
+    keys = {p: es256.load_key(p) for p, _ in CASES}
+    got = es256._verify_many_native([keys[p] for p, _ in CASES], [bytes.fromhex(t["msg"]) for _, t in CASES],
+                                    [bytes.fromhex(t["sig"]) for _, t in CASES])
+    assert got == [t["result"] == "valid" for _, t in CASES]
+
+
+def _ecpoint_cases():
+    try:
+        data = _wycheproof("ecdh_secp256r1_ecpoint_test.json")
+    except BaseException:
+        return []
+    return [t for g in data["testGroups"] for t in g["tests"]]
+
+
+@pytest.mark.parametrize("case", _ecpoint_cases(), ids=lambda t: f"tc{t['tcId']}")
+def test_wycheproof_points(case):
+    public = bytes.fromhex(case["public"])
+    if case["result"] == "invalid" or public[:1] != b"\x04":
+        with pytest.raises(InvalidKey):
+            es256.load_key(public)
+        return
+    key = es256.load_key(public)
+    if "native" in BACKENDS:
+        # The key's table times the ECDH private scalar must give the published shared x.
+        out = es256._ffi.new("unsigned char[65]")
+        assert es256._lib.mv_table_mul(out, key._table, bytes.fromhex(case["private"]).rjust(32, b"\0")[-32:]) == 0
+        assert bytes(out)[1:33].hex() == case["shared"]
+
+
+@pytest.mark.parametrize("bad", [b"", b"\x04" + b"\0" * 64, b"\x04" + b"\xff" * 64, b"\x02" + b"\1" * 32,
+                                 b"\x04" + P.to_bytes(32, "big") + b"\0" * 32, "04" * 65])
+def test_load_key_rejects(bad):
+    with pytest.raises(InvalidKey):
+        es256.load_key(bad)
+
+
+# ------------------------------------------------------------------ differential tests
+_KEYS = [ec.generate_private_key(ec.SECP256R1()) for _ in range(4)]
+_LOADED = [es256.key_from_public(k.public_key()) for k in _KEYS]
+
+
+def _sign(i, msg):
+    r, s = decode_dss_signature(_KEYS[i].sign(msg, ec.ECDSA(hashes.SHA256())))
+    return r, s
+
+
+def _raw(r, s):
+    return (r % 2**256).to_bytes(32, "big") + (s % 2**256).to_bytes(32, "big")
+
+
+def _all_agree(key, msg, sig):
+    verdicts = {b: es256.verify_with(b, key, msg, sig) for b in BACKENDS}
+    assert len(set(verdicts.values())) == 1, verdicts
+    return verdicts[BACKENDS[0]]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 3), st.binary(max_size=300),
+       st.sampled_from(["good", "high-s", "r0", "s0", "rn", "sn", "rn-1", "sn-1", "swap", "flip", "random",
+                        "r+n", "s+n", "rbig"]),
+       st.integers(0, 511))
+def test_differential_against_cryptography(i, msg, mutation, bit):
+    r, s = _sign(i, msg)
+    if mutation == "high-s":
+        s = N - s  # also valid
+    elif mutation == "r0":
+        r = 0
+    elif mutation == "s0":
+        s = 0
+    elif mutation == "rn":
+        r = N
+    elif mutation == "sn":
+        s = N
+    elif mutation == "rn-1":
+        r = N - 1
+    elif mutation == "sn-1":
+        s = N - 1
+    elif mutation == "swap":
+        r, s = s, r
+    elif mutation == "random":
+        r, s = int.from_bytes(os.urandom(32), "big"), int.from_bytes(os.urandom(32), "big")
+    elif mutation == "r+n":
+        r = r + N  # same residue, out of range: must be rejected
+    elif mutation == "s+n":
+        s = s + N
+    elif mutation == "rbig":
+        r = P - 1
+    sig = _raw(r, s)
+    if mutation == "flip":
+        b = bytearray(sig)
+        b[bit // 8 % 64] ^= 1 << (bit % 8)
+        sig = bytes(b)
+    got = _all_agree(_LOADED[i], msg, sig)
+    if mutation in ("good", "high-s"):
+        assert got is True
+    if mutation in ("r0", "s0", "rn", "sn", "r+n", "s+n", "flip"):
+        assert got is False
+
+
+def test_sum_at_infinity_is_rejected():
+    # Choose r so that u1*G + u2*Q is the point at infinity: u1 + u2*d = 0, i.e. r = -e/d.
+    key = ec.generate_private_key(ec.SECP256R1())
+    d = key.private_numbers().private_value
+    msg = b"infinity"
+    e = int.from_bytes(hashlib.sha256(msg).digest(), "big") % N
+    r = (-e * pow(d, -1, N)) % N
+    for s in (1, 2, 12345, N - 1):
+        assert _all_agree(es256.key_from_public(key.public_key()), msg, _raw(r, s)) is False
+
+
+def test_doubling_inside_the_sum():
+    # Q = G and r = e make u1*G and u2*Q equal: the sum needs the doubling branch.
+    g_key = es256.load_key(es256._G)
+    for msg in (b"double", b"again", b"x" * 100):
+        e = int.from_bytes(hashlib.sha256(msg).digest(), "big") % N
+        for s in (1, 3, N - 2):
+            # With d = 1: R = (e/s + e/s) G = 2e/s G; valid iff x(R) mod n = r = e.
+            _all_agree(g_key, msg, _raw(e, s))
+
+
+@native_only
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 63, 64, 65, 127, 128, 2**7 * 64, N - 1, N, N + 1, 2**255, 2**256 - 1,
+                               int("5" * 64, 16), int("a" * 64, 16)])
+def test_table_matches_double_and_add(k):
+    for key in (_LOADED[0], es256.load_key(es256._G)):
+        a = es256._ffi.new("unsigned char[65]")
+        b = es256._ffi.new("unsigned char[65]")
+        kb = k.to_bytes(32, "big")
+        assert es256._lib.mv_table_mul(a, key._table, kb) == es256._lib.mv_naive_mul(b, key.point, kb)
+        assert bytes(a) == bytes(b)
+        if 0 < k < N:
+            expect = ec.derive_private_key(k, ec.SECP256R1()).public_key().public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+            if key.point == es256._G:
+                assert bytes(a) == expect
+
+
+@native_only
+def test_sha256_hook():
+    out = es256._ffi.new("unsigned char[32]")
+    for n in list(range(0, 130)) + [1000, 4096]:
+        m = os.urandom(n)
+        assert es256._lib.mv_sha256(out, m, n) == 0
+        assert bytes(out) == hashlib.sha256(m).digest()
+
+
+@native_only
+def test_abi_misuse_is_reported_not_crashed():
+    lib, ffi = es256._lib, es256._ffi
+    blank = ffi.new("unsigned char[]", lib.mv_table_size())
+    k = _LOADED[0]
+    assert lib.mv_verify(es256._GTABLE, blank, b"m", 1, b"\1" * 64, 64) == -3
+    assert lib.mv_verify(es256._GTABLE, k._table, b"m", 1, b"\1" * 63, 63) == 0
+    assert lib.mv_verify(es256._GTABLE, k._table, ffi.NULL, 5, b"\1" * 64, 64) == -1
+    short = ffi.new("unsigned char[]", 100)
+    scratch = ffi.new("unsigned char[]", lib.mv_scratch_size())
+    assert lib.mv_key_load(short, 100, scratch, len(scratch), k.point, 65) == -1
+    assert lib.mv_key_load(blank, len(blank), scratch, len(scratch), k.point, 64) == -2
+    out = ffi.new("int[]", 2)
+    tables = ffi.new("unsigned char *[]", [k._table, blank])
+    msgs = ffi.new("unsigned char *[]", [ffi.from_buffer(b"a"), ffi.from_buffer(b"b")])
+    lens = ffi.new("size_t[]", [1, 1])
+    sigs = ffi.new("unsigned char *[]", [ffi.NULL, ffi.from_buffer(b"\1" * 64)])
+    assert lib.mv_verify_batch(es256._GTABLE, tables, msgs, lens, sigs, out, 2) == 0
+    assert list(out) == [-1, -3]
+
+
+def test_verify_many_matches_verify():
+    msgs = [os.urandom(i) for i in range(150)]
+    keys, sigs = [], []
+    for i, m in enumerate(msgs):
+        r, s = _sign(i % 4, m)
+        sig = _raw(r, s)
+        if i % 5 == 0:
+            sig = sig[:-1] + bytes([sig[-1] ^ 1])
+        keys.append(_LOADED[i % 4])
+        sigs.append(sig)
+    assert es256.verify_many(keys, msgs, sigs) == [es256.verify(k, m, s) for k, m, s in zip(keys, msgs, sigs)]
+    assert es256.verify_many([], [], []) == []
+
+
+def test_backend_reporting():
+    assert es256.backend() in BACKENDS
+    assert es256.backend() == ("native" if "native" in BACKENDS and os.environ.get("MANVERIFY_BACKEND") != "cryptography"
+                               else "cryptography")
