@@ -35,7 +35,9 @@ MAX_BYPASS = 1024  # characters of a P-Identity-Bypass token kept
 # Compact header names (RFC 3261 §7.3.3, RFC 8224 §4.1) of the fields read here.
 _COMPACT = {"y": "identity", "f": "from", "t": "to"}
 _FOLD = re.compile(r"\r?\n[ \t]+")
-_LINES = re.compile(r"\r?\n")
+_WANTED = re.compile(
+    r"^[ \t]*(identity|y|p-asserted-identity|from|f|to|t|date|p-identity-bypass)[ \t]*:([^\r\n]*)",
+    re.IGNORECASE | re.MULTILINE)
 _REQUEST_LINE = re.compile(r"([A-Za-z]+) +(\S+) +SIP/2\.0\s*\Z", re.IGNORECASE)
 _VERSTAT = re.compile(r";\s*verstat\s*=\s*[^;>?\s]*", re.IGNORECASE)
 
@@ -141,25 +143,20 @@ def _header_end(text, crlf2, lf2) -> int:
 
 
 def _fields_from_text(text: str):
-    if "\n" in text:
+    if "\n " in text or "\n\t" in text:  # folded lines (rare): unfold first
         text = _FOLD.sub(" ", text)
-    lines = _LINES.split(text)
     method = ruri = None
     problem = ""
-    if lines:
-        m = _REQUEST_LINE.match(lines[0])
-        if m:
-            method, ruri = m.group(1).upper(), m.group(2)
-            lines = lines[1:]
-    fields = []
-    for line in lines:
-        name, sep, value = line.partition(":")
-        if not sep:
-            continue
-        if len(fields) == MAX_FIELDS:
-            problem = f"more than {MAX_FIELDS} header fields"
-            break
-        fields.append((_name(name), value.strip()))
+    first, _, rest = text.partition("\n")
+    m = _REQUEST_LINE.match(first.rstrip("\r"))
+    if m:
+        method, ruri = m.group(1).upper(), m.group(2)
+        text = rest
+    if text.count("\n") >= MAX_FIELDS:
+        problem = f"more than {MAX_FIELDS} header fields"
+        text = "\n".join(text.split("\n", MAX_FIELDS)[:MAX_FIELDS])
+    # One pass in C over the header block for the only fields read here.
+    fields = [(_name(name), value.strip()) for name, value in _WANTED.findall(text)]
     return method, ruri, fields, problem
 
 
@@ -285,32 +282,42 @@ def check(
 
 
 def _verify(req: Request, verifier, policy: Policy, now) -> Tuple[Result, Optional[str]]:
-    origs = calling_candidates(req)
-    dests = called_candidates(req)
-    calling = origs[0][1] if origs else None
+    # The usual INVITE has one PAI (or a From) and a To that are numbers: canonicalise those
+    # first; the other candidates are only looked at when a retry could change the outcome.
+    orig = calling = _first_number(req.pai) or _first_number((req.from_,))
     if req.problem:
         return _fail(400, f"request not read completely: {req.problem}"), calling
     if policy.role == "transit":
         return check_format(req.identity), calling
-    identity = list(req.identity)
-    if not identity:
+    if not req.identity:
         return _fail(428, "no Identity header"), calling
-    orig = origs[0][0] if origs else _first_present(req)
-    dest = dests[0][0] if dests else (req.to or req.ruri)
-    date = req.date
-    result = verifier.verify(identity, orig=orig, dest=dest, date=date, now=now)
-    if result.ok:
+    identity = list(req.identity)
+    dest = _first_number((req.to,), 20) or _first_number((req.ruri,), 20)
+    result = verifier.verify(identity, orig=orig if orig is not None else _first_present(req),
+                             dest=dest if dest is not None else (req.to or req.ruri), date=req.date, now=now)
+    if result.ok or not (result.orig_tn or result.dest_tns):
         return result, calling
     # The PASSporT may have been signed for the second P-Asserted-Identity (a tel and a sip one
     # with different numbers) or for the Request-URI rather than To: retry once with the number
     # it names, when the call presents that number too.
-    alt_orig = next((v for v, n in origs[1:] if n == result.orig_tn), None) if result.orig_tn else None
-    alt_dest = next((v for v, n in dests[1:] if n in result.dest_tns), None) if result.dest_tns else None
+    origs = [n for _, n in calling_candidates(req)]
+    dests = [n for _, n in called_candidates(req)]
+    alt_orig = result.orig_tn if result.orig_tn != orig and result.orig_tn in origs else None
+    alt_dest = next((n for n in dests if n != dest and n in result.dest_tns), None)
     if alt_orig is not None or alt_dest is not None:
-        retry = verifier.verify(identity, orig=alt_orig or orig, dest=alt_dest or dest, date=date, now=now)
+        retry = verifier.verify(identity, orig=alt_orig or orig, dest=alt_dest or dest, date=req.date, now=now)
         if retry.ok:
-            return retry, tn.try_canonical(alt_orig) if alt_orig else calling
+            return retry, alt_orig or calling
     return result, calling
+
+
+def _first_number(values, max_digits: int = 15) -> Optional[str]:
+    for v in values:
+        if v is not None and not is_anonymous(v):
+            n = tn.try_canonical(v, max_digits=max_digits)
+            if n is not None:
+                return n
+    return None
 
 
 def _first_present(req: Request) -> Optional[str]:

@@ -196,13 +196,14 @@ class Kamailio:
 class SippUAS:
     """SIPp answering every INVITE (uas_verstat.xml) and logging what it received."""
 
-    def __init__(self, workdir: Path, port: int, name: str = "uas"):
+    def __init__(self, workdir: Path, port: int, name: str = "uas", logs: bool = True):
         self.workdir, self.port = workdir, port
         self.logfile = workdir / f"{name}-messages.log"
         self.out = workdir / f"{name}.out"
         self.args = [SIPP, "-sf", str(SCENARIOS / "uas_verstat.xml"), "-i", "127.0.0.1", "-p", str(port),
-                     "-nostdin", "-trace_logs", "-log_file", str(self.logfile), "-trace_err",
-                     "-error_file", str(workdir / f"{name}-errors.log")]
+                     "-nostdin", "-trace_err", "-error_file", str(workdir / f"{name}-errors.log")]
+        if logs:
+            self.args += ["-trace_logs", "-log_file", str(self.logfile)]
         self.proc: Optional[subprocess.Popen] = None
 
     def __enter__(self) -> "SippUAS":
@@ -228,13 +229,13 @@ class SippUAS:
 
 
 def run_uac(workdir: Path, target_port: int, csv: Path, calls: int, rate: float = 50, timeout: float = 60,
-            name: str = "uac", extra: Sequence[str] = ()) -> subprocess.CompletedProcess:
+            name: str = "uac", extra: Sequence[str] = (), logs: bool = True) -> subprocess.CompletedProcess:
     """SIPp sending `calls` INVITEs from csv (uac_identity.xml) to 127.0.0.1:target_port."""
     port = free_udp_port()
     args = [SIPP, f"127.0.0.1:{target_port}", "-sf", str(SCENARIOS / "uac_identity.xml"), "-inf", str(csv),
             "-i", "127.0.0.1", "-p", str(port), "-m", str(calls), "-r", str(rate), "-nostdin",
             "-timeout", f"{int(timeout)}s", "-timeout_error", "-recv_timeout", "8000",
-            "-trace_logs", "-log_file", str(workdir / f"{name}-codes.log"),
+            *(["-trace_logs", "-log_file", str(workdir / f"{name}-codes.log")] if logs else []),
             "-trace_err", "-error_file", str(workdir / f"{name}-errors.log"),
             "-trace_stat", "-stf", str(workdir / f"{name}-stats.csv"), *extra]
     for stale in (f"{name}-codes.log", f"{name}-stats.csv", f"{name}-errors.log"):
