@@ -20,9 +20,6 @@
 #define MV_TABLE_POINTS (MV_WINDOWS * MV_TEETH)
 #define MV_TABLE_LIMBS (MV_TABLE_POINTS * 8)
 
-/* Windows converted to affine together (bounds the stack used by the batched inversion). */
-#define MV_BUILD_CHUNK 4
-
 static inline void mv_table_get(mv_ge *r, const uint64_t *table, int window, int digit) {
     const uint64_t *p;
     if (digit > 0) {
@@ -92,11 +89,11 @@ static void mv_batch_to_affine(uint64_t *slots, mv_fe *zs, mv_fe *prefix, size_t
     }
 }
 
-/* Build the table of P (finite, on the curve) into table[MV_TABLE_LIMBS]. */
-static void mv_table_build(uint64_t *table, const mv_ge *p) {
+/* Build the table of P (finite, on the curve) into table[MV_TABLE_LIMBS]. zs and prefix are
+ * caller scratch of MV_TABLE_POINTS elements each: every point goes to affine with one inversion. */
+static void mv_table_build(uint64_t *table, const mv_ge *p, mv_fe *zs, mv_fe *prefix) {
     mv_gej bases_j[MV_WINDOWS];
     mv_ge bases[MV_WINDOWS];
-    mv_fe zs[MV_BUILD_CHUNK * MV_TEETH], prefix[MV_BUILD_CHUNK * MV_TEETH];
     uint64_t base_slots[MV_WINDOWS * 8];
     int i, j, k;
 
@@ -117,24 +114,20 @@ static void mv_table_build(uint64_t *table, const mv_ge *p) {
         memcpy(bases[i].y.d, base_slots + i * 8 + 4, 32);
     }
 
-    /* multiples 1..2^(W-1) of each base, MV_BUILD_CHUNK windows per batched inversion */
-    for (i = 0; i < MV_WINDOWS; i += MV_BUILD_CHUNK) {
-        int nwin = MV_WINDOWS - i < MV_BUILD_CHUNK ? MV_WINDOWS - i : MV_BUILD_CHUNK;
-        uint64_t *slots = table + (size_t)i * MV_TEETH * 8;
-        for (j = 0; j < nwin; j++) {
-            mv_gej acc;
-            mv_gej_set_ge(&acc, &bases[i + j]);
-            for (k = 0; k < MV_TEETH; k++) {
-                uint64_t *s = slots + ((size_t)j * MV_TEETH + (size_t)k) * 8;
-                if (k > 0) mv_gej_add_ge(&acc, &acc, &bases[i + j]);
-                /* k+1 < n, so acc is never infinity */
-                memcpy(s, acc.x.d, 32);
-                memcpy(s + 4, acc.y.d, 32);
-                zs[j * MV_TEETH + k] = acc.z;
-            }
+    /* multiples 1..2^(W-1) of each base in Jacobian form (x, y in the table slots, z in zs) */
+    for (i = 0; i < MV_WINDOWS; i++) {
+        mv_gej acc;
+        mv_gej_set_ge(&acc, &bases[i]);
+        for (k = 0; k < MV_TEETH; k++) {
+            uint64_t *s = table + ((size_t)i * MV_TEETH + (size_t)k) * 8;
+            if (k > 0) mv_gej_add_ge(&acc, &acc, &bases[i]); /* k = 1 doubles: handled inside */
+            /* (k+1)·base is never infinity: k + 1 <= 2^(W-1) < n */
+            memcpy(s, acc.x.d, 32);
+            memcpy(s + 4, acc.y.d, 32);
+            zs[i * MV_TEETH + k] = acc.z;
         }
-        mv_batch_to_affine(slots, zs, prefix, (size_t)nwin * MV_TEETH);
     }
+    mv_batch_to_affine(table, zs, prefix, MV_TABLE_POINTS);
 }
 
 /* r = sum of the digits' table points: a1 table with digits d1 plus (optionally) a2 with d2. */

@@ -207,26 +207,6 @@ static void fe_inv(uint64_t r[4], const uint64_t a[4]) {
 
 static void sc_mul(uint64_t r[4], const uint64_t a[4], const uint64_t b[4]) { mont_mul(r, a, b, N, N0INV); }
 
-/* Montgomery-form inverse: given aM = a*R, returns a^-1 * R (mod n), by a^(n-2) with a 4-bit window. */
-static void sc_inv_mont(uint64_t r[4], const uint64_t aM[4]) {
-    static const uint64_t e[4] = {0xf3b9cac2fc63254fULL, 0xbce6faada7179e84ULL, 0xffffffffffffffffULL,
-                                  0xffffffff00000000ULL};
-    uint64_t pw[16][4];
-    /* pw[0] = R mod n (Montgomery 1) = R2N * 1 / R */
-    static const uint64_t one[4] = {1, 0, 0, 0};
-    sc_mul(pw[0], R2N, one);
-    memcpy(pw[1], aM, 32);
-    for (int i = 2; i < 16; i++) sc_mul(pw[i], pw[i - 1], aM);
-    uint64_t acc[4];
-    memcpy(acc, pw[0], 32);
-    for (int i = 63; i >= 0; i--) {
-        for (int k = 0; k < 4; k++) sc_mul(acc, acc, acc);
-        unsigned nib = (unsigned)(e[i / 16] >> ((i % 16) * 4)) & 15;
-        if (nib) sc_mul(acc, acc, pw[nib]);
-    }
-    memcpy(r, acc, 32);
-}
-
 /* a^-1 mod n for 0 < a < n: binary extended Euclid, variable time (public data only). */
 static void shr1(uint64_t x[4], uint64_t top) {
     x[0] = (x[0] >> 1) | (x[1] << 63);

@@ -86,25 +86,84 @@ static void mv_sc_set_be_reduce(mv_sc *r, const unsigned char *in32) {
     mv_sc_reduce_once(r, t[0], t[1], t[2], t[3], 0);
 }
 
-/* r = a^-1 · 2^512 mod n... precisely: for a in Montgomery form (a·R), r = a^-1·R (Montgomery
- * form of the inverse), via Fermat a^(n-2) with a fixed 4-bit window. */
-static void mv_sc_inv_mont(mv_sc *r, const mv_sc *a) {
-    static const uint64_t e[4] = {0xf3b9cac2fc63254fULL, 0xbce6faada7179e84ULL, 0xffffffffffffffffULL,
-                                  0xffffffff00000000ULL};
-    mv_sc pw[16], acc;
-    int i, j;
-    pw[0] = MV_SC_ONE_MONT;
-    pw[1] = *a;
-    for (i = 2; i < 16; i++) mv_sc_mul(&pw[i], &pw[i - 1], a);
-    acc = MV_SC_ONE_MONT;
-    for (i = 63; i >= 0; i--) {
-        unsigned nib = (unsigned)(e[i / 16] >> (4 * (i % 16))) & 15;
-        if (i != 63) {
-            for (j = 0; j < 4; j++) mv_sc_mul(&acc, &acc, &acc);
-        }
-        if (nib) mv_sc_mul(&acc, &acc, &pw[nib]);
+/* x = x / 2^k mod n, 0 < k < 64, x < n: add the multiple m·n (m < 2^k) that clears the low k bits,
+ * using -n^-1 mod 2^64, then shift. (x + m·n) / 2^k < n, so the result stays reduced. */
+static inline void mv_sc_halve_k(uint64_t x[4], int k) {
+    const uint64_t mask = ((uint64_t)1 << k) - 1;
+    uint64_t m = (x[0] * MV_SC_N0) & mask, t[5];
+    mv_u128 c = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        c += (mv_u128)m * MV_SC_N.d[i] + x[i];
+        t[i] = (uint64_t)c;
+        c >>= 64;
     }
-    *r = acc;
+    t[4] = (uint64_t)c;
+    for (i = 0; i < 4; i++) x[i] = (t[i] >> k) | (t[i + 1] << (64 - k));
+}
+
+/* Shift right by k, 0 < k < 64. */
+static inline void mv_u256_shr(uint64_t u[4], int k) {
+    u[0] = (u[0] >> k) | (u[1] << (64 - k));
+    u[1] = (u[1] >> k) | (u[2] << (64 - k));
+    u[2] = (u[2] >> k) | (u[3] << (64 - k));
+    u[3] >>= k;
+}
+
+/* u -= v (u >= v). */
+static inline void mv_u256_sub(uint64_t u[4], const uint64_t v[4]) {
+    mv_u128 c = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        c = (mv_u128)u[i] - v[i] - (uint64_t)((c >> 64) & 1);
+        u[i] = (uint64_t)c;
+    }
+}
+
+/* x = x - y mod n (x, y < n). */
+static inline void mv_sc_sub(uint64_t x[4], const uint64_t y[4]) {
+    mv_u128 c = 0;
+    uint64_t borrow;
+    int i;
+    for (i = 0; i < 4; i++) {
+        c = (mv_u128)x[i] - y[i] - (uint64_t)((c >> 64) & 1);
+        x[i] = (uint64_t)c;
+    }
+    borrow = (uint64_t)((c >> 64) & 1);
+    if (borrow) {
+        c = 0;
+        for (i = 0; i < 4; i++) {
+            c += (mv_u128)x[i] + MV_SC_N.d[i];
+            x[i] = (uint64_t)c;
+            c >>= 64;
+        }
+    }
+}
+
+/* r = a^-1 mod n for 0 < a < n (plain, not Montgomery form). Variable time (public data only):
+ * binary extended Euclid keeping x1·a = u and x2·a = v (mod n), v odd, trailing zeros of u
+ * removed up to 63 at a time. Ends with u = 0, v = gcd = 1, so x2 = a^-1. */
+static void mv_sc_inv_var(mv_sc *r, const mv_sc *a) {
+    uint64_t u[4], v[4], x1[4] = {1, 0, 0, 0}, x2[4] = {0, 0, 0, 0}, t;
+    int i;
+    memcpy(u, a->d, sizeof(u));
+    memcpy(v, MV_SC_N.d, sizeof(v));
+    while (u[0] | u[1] | u[2] | u[3]) {
+        while ((u[0] & 1) == 0) {
+            int k = u[0] ? __builtin_ctzll(u[0]) : 63;
+            mv_u256_shr(u, k);
+            mv_sc_halve_k(x1, k);
+        }
+        if (mv_u256_lt(u, v)) {
+            for (i = 0; i < 4; i++) {
+                t = u[i]; u[i] = v[i]; v[i] = t;
+                t = x1[i]; x1[i] = x2[i]; x2[i] = t;
+            }
+        }
+        mv_u256_sub(u, v);
+        mv_sc_sub(x1, x2);
+    }
+    memcpy(r->d, x2, sizeof(x2));
 }
 
 #endif /* MV_SCALAR_IMPL_H */

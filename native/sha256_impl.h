@@ -112,7 +112,7 @@ static void mv_sha256_blocks_shani(uint32_t state[8], const unsigned char *data,
 #endif
 
 /* out32 = SHA-256(msg[0..len)) using the given block function. */
-static void mv_sha256(unsigned char *out32, const unsigned char *msg, size_t len,
+static void mv_sha256_oneshot(unsigned char *out32, const unsigned char *msg, size_t len,
                       mv_sha256_blocks_fn blocks) {
     uint32_t state[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                          0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};

@@ -1,6 +1,7 @@
 """Shared fixtures: one lab PKI per session, a signer, a local-mode verifier, a fixed clock."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -10,8 +11,9 @@ from manverify import pki
 from manverify.signer import Signer
 from manverify.verifier import Verifier
 
-# ../shared/vectors beside the checkout (CI clones main with shared/ next to it).
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "vectors"
+# ../shared/vectors beside the checkout (CI clones main with shared/ next to it); the sanitizer
+# script runs a scratch copy of the tree and points here with MANVERIFY_VECTORS.
+VECTORS = Path(os.environ.get("MANVERIFY_VECTORS") or Path(__file__).resolve().parents[2] / "shared" / "vectors")
 
 NOW = int(time.time())
 ORIG = "+33612345678"

@@ -48,6 +48,7 @@ def test_wycheproof_p1363_cases_present():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_wycheproof_p1363(backend):
+    vectors_dir()
     keys = {}
     failures = []
     for point, t in CASES:
@@ -62,6 +63,7 @@ def test_wycheproof_p1363(backend):
 
 @native_only
 def test_wycheproof_p1363_batch():
+    vectors_dir()
     keys = {p: es256.load_key(p) for p, _ in CASES}
     got = es256._verify_many_native([keys[p] for p, _ in CASES], [bytes.fromhex(t["msg"]) for _, t in CASES],
                                     [bytes.fromhex(t["sig"]) for _, t in CASES])
