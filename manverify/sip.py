@@ -225,7 +225,7 @@ def is_anonymous(value: Optional[str]) -> bool:
     uri = low[low.find("<") + 1:] if "<" in low else low
     for scheme in ("sip:", "sips:", "tel:"):
         if uri.lstrip().startswith(scheme):
-            user = uri.lstrip()[len(scheme):].split("@", 1)[0].split(";", 1)[0]
+            user = re.split(r"[@;>?]", uri.lstrip()[len(scheme):], 1)[0].strip()
             return user in ("anonymous", "restricted", "unavailable", "unknown")
     return low.strip().startswith(('"anonymous"', "anonymous"))
 

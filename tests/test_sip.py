@@ -1,0 +1,202 @@
+"""manverify.sip: raw SIP requests (text, bytes, lines, mappings) to a Decision, never an exception."""
+import email.utils
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from manverify import sip
+from manverify.errors import UsageError
+from manverify.policy import Policy
+
+from .conftest import NOW
+
+ORIG, DEST = "+33612345678", "+33198765432"
+PAI = f"P-Asserted-Identity: <sip:{ORIG}@op.example;user=phone>"
+FROM = f"From: <sip:{ORIG}@op.example;user=phone>;tag=a1"
+TO = f"To: <tel:{DEST}>"
+
+
+@pytest.fixture(scope="module")
+def good(signer):
+    return signer.sign(ORIG, DEST, iat=NOW)
+
+
+def request(*headers, ruri=f"sip:{DEST}@proxy.example;user=phone"):
+    lines = [f"INVITE {ruri} SIP/2.0", "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1", "Call-ID: c1", "CSeq: 1 INVITE",
+             *headers, "Content-Length: 0"]
+    return "\r\n".join(lines) + "\r\n\r\nv=0\r\n"
+
+
+def date(t=NOW):
+    return "Date: " + email.utils.formatdate(t, usegmt=True)
+
+
+def cases(good):
+    tok, params = good.split(";", 1)
+    bad_sig = good.replace(tok, tok[:-3] + ("AAA" if not tok.endswith("AAA") else "BBB"))
+    return [
+        # label, headers, expected (action, code)
+        ("plain", [FROM, TO, PAI, f"Identity: {good}", date()], ("continue", None)),
+        ("no PAI: From", [FROM, TO, f"Identity: {good}"], ("continue", None)),
+        ("compact y and f/t", [f"f: <sip:{ORIG}@h>;tag=1", f"t: <tel:{DEST}>", f"y: {good}"], ("continue", None)),
+        ("lower-case names", [FROM.lower(), TO, f"identity: {good}"], ("continue", None)),
+        ("folded between params", [FROM, TO, f"Identity: {tok};\r\n   {params}"], ("continue", None)),
+        ("several: garbage then good", [FROM, TO, "Identity: garbage", f"Identity: {good}"], ("continue", None)),
+        ("duplicated", [FROM, TO, f"Identity: {good}", f"Identity: {good}"], ("continue", None)),
+        ("two PAIs, second signed", [FROM, TO, "P-Asserted-Identity: <sip:+33199999999@h>",
+                                     f"P-Asserted-Identity: <tel:{ORIG}>", f"Identity: {good}"], ("continue", None)),
+        ("PAI comma list", [FROM, TO, f"P-Asserted-Identity: \"A, B\" <sip:+33199999999@h>, <tel:{ORIG}>",
+                            f"Identity: {good}"], ("continue", None)),
+        ("anonymous From, PAI", ["From: \"Anonymous\" <sip:anonymous@anonymous.invalid>;tag=1", TO, PAI,
+                                 f"Identity: {good}"], ("continue", None)),
+        ("To not a number: R-URI", [FROM, "To: <sip:bob@example.org>", f"Identity: {good}"], ("continue", None)),
+        ("no To: R-URI", [FROM, f"Identity: {good}"], ("continue", None)),
+        ("no Identity", [FROM, TO, PAI], ("reject", 428)),
+        ("empty Identity", [FROM, TO, PAI, "Identity:   "], ("reject", 428)),
+        ("bad signature", [FROM, TO, PAI, f"Identity: {bad_sig}"], ("reject", 438)),
+        ("wrong caller", [f"From: <sip:+33700000000@h>;tag=1", TO, f"Identity: {good}"], ("reject", 438)),
+        ("wrong callee", [FROM, "To: <tel:+33100000000>", f"Identity: {good}"], ("reject", 438),
+         "sip:+33100000000@proxy.example;user=phone"),
+        ("To differs, R-URI signed", [FROM, "To: <tel:+33100000000>", f"Identity: {good}"], ("continue", None)),
+        ("stale Date", [FROM, TO, f"Identity: {good}", date(NOW - 600)], ("reject", 403)),
+        ("bad Date", [FROM, TO, f"Identity: {good}", "Date: yesterday"], ("reject", 400)),
+        ("anonymous, no PAI", ["From: <sip:anonymous@anonymous.invalid>;tag=1", TO, f"Identity: {good}"],
+         ("reject", 400)),
+        ("no From, no PAI", [TO, f"Identity: {good}"], ("reject", 400)),
+        ("oversized", [FROM, TO, "Identity: " + "A" * 9000 + ".B.C;info=<https://x/y>;alg=ES256;ppt=shaken"],
+         ("reject", 438)),
+        ("non-ASCII", [FROM, TO, "Identity: é.é.é;info=<https://x/y>;alg=ES256;ppt=shaken"], ("reject", 438)),
+    ]
+
+
+def test_table(good, verifier):
+    for label, headers, (action, code), *ruri in cases(good):
+        d = sip.check(request(*headers, **({"ruri": ruri[0]} if ruri else {})), verifier, now=NOW)
+        assert (d.action, d.code) == (action, code), f"{label}: {d.detail}"
+        if action == "continue":
+            assert d.verstat == "TN-Validation-Passed", label
+            assert ("P-Asserted-Identity" in {n for n, _ in d.add_headers}), label
+
+
+def test_inputs_of_every_shape(good, verifier):
+    text = request(FROM, TO, f"Identity: {good}")
+    lines = text.split("\r\n\r\n")[0].split("\r\n")
+    shapes = [text, text.encode(), lines, [line.encode() for line in lines], text.replace("\r\n", "\n"),
+              {"From": FROM[6:], "To": TO[4:], "Identity": [good]}, {"f": FROM[6:], "t": TO[4:], "y": good.encode()}]
+    for shape in shapes:
+        assert sip.check(shape, verifier, now=NOW).verstat == "TN-Validation-Passed", type(shape)
+
+
+def test_parse_picks_the_fields(good):
+    req = sip.parse(request(FROM, TO, "P-Asserted-Identity: <sip:+33111111111@h>, <tel:+33222222222>",
+                            PAI, f"Identity: {good}", "y: second", date(), "P-Identity-Bypass: tok123 "))
+    assert req.method == "INVITE" and req.ruri.startswith(f"sip:{DEST}@")
+    assert req.identity == (good, "second")
+    assert req.pai == ("<sip:+33111111111@h>", "<tel:+33222222222>", f"<sip:{ORIG}@op.example;user=phone>")
+    assert req.from_.startswith("<sip:") and req.to == f"<tel:{DEST}>" and req.bypass == "tok123"
+    assert req.date.endswith("GMT")
+    assert [n for _, n in sip.calling_candidates(req)] == ["33111111111", "33222222222", "33612345678"]
+    assert [n for _, n in sip.called_candidates(req)] == ["33198765432"]
+    assert sip.parse(request("Content-Type: application/sdp")).identity == ()
+    # The body is never read as headers.
+    assert sip.parse("INVITE sip:a@b SIP/2.0\r\nFrom: <sip:1@h>\r\n\r\nIdentity: body\r\n").identity == ()
+
+
+def test_bypass_reaches_the_policy(verifier):
+    raw = request(FROM, TO, "P-Identity-Bypass: outage-42")
+    d = sip.check(raw, verifier, now=NOW)
+    assert d.reject and d.code == 428 and d.bypass == "outage-42"
+    d = sip.check(raw, verifier, Policy(accept_bypass=True), now=NOW)
+    assert not d.reject and d.bypass_accepted and d.verstat == "No-TN-Validation"
+
+
+def test_header_edits(good, verifier):
+    d = sip.check(request(FROM, TO, "P-Asserted-Identity: \"Op\" <sip:+33612345678@h;user=phone;verstat=TN-Validation-Passed>",
+                          "Identity: x"), verifier, Policy(role="monitoring"), now=NOW)
+    assert d.remove_headers == ("P-Asserted-Identity",)
+    assert d.add_headers == (
+        ("P-Asserted-Identity", '"Op" <sip:+33612345678@h;user=phone;verstat=TN-Validation-Failed>'),
+        ("Reason", 'SIP;cause=438;text="Invalid Identity Header"'))
+    # No PAI: one is added from From (without its tag); From itself is left alone.
+    d = sip.check(request(FROM, TO, f"Identity: {good}"), verifier, now=NOW)
+    assert d.remove_headers == ()
+    assert d.add_headers == (("P-Asserted-Identity", f"<sip:{ORIG}@op.example;user=phone;verstat=TN-Validation-Passed>"),)
+    # International 06 without authentication: masked.
+    d = sip.check(request(FROM, TO, PAI), verifier, entry="international", now=NOW)
+    assert d.mask and ("Privacy", "id") in d.add_headers and "Privacy" in d.remove_headers
+    assert sip.check(request(FROM, TO, PAI), verifier, Policy(role="transit"), now=NOW).add_headers == ()
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("<tel:+33612345678>", "<tel:+33612345678;verstat=V>"),
+    ("sip:+33612345678@h;user=phone", "<sip:+33612345678@h;user=phone;verstat=V>"),
+    ('"A" <sip:+33612345678@h;verstat=TN-Validation-Passed;user=phone>', '"A" <sip:+33612345678@h;user=phone;verstat=V>'),
+    ("<sip:+33612345678@h?X-A=1>", "<sip:+33612345678@h;verstat=V?X-A=1>"),
+])
+def test_with_verstat(value, expected):
+    assert sip.with_verstat(value, "V") == expected
+
+
+@pytest.mark.parametrize("value, anonymous", [
+    ("<sip:anonymous@anonymous.invalid>;tag=1", True), ('"Anonymous" <sip:+33612345678@b>', False),
+    ('"Anonymous" <sip:anonymous@b>', True), ("Anonymous", True),
+    ("<sip:+33612345678@h>", False), ("<tel:restricted>", True), (None, False), ("", False),
+])
+def test_is_anonymous(value, anonymous):
+    assert sip.is_anonymous(value) is anonymous
+
+
+def test_transit_checks_presence_and_format_only(good, verifier):
+    p = Policy(role="transit", reject_malformed=True)
+    # Format only: a wrong caller and a stale token still pass through a transit proxy.
+    assert not sip.check(request("From: <sip:+33700000000@h>;tag=1", TO, f"Identity: {good}"), verifier, p,
+                         now=NOW + 3600).reject
+    assert sip.check(request(FROM, TO), verifier, p).code == 428
+    assert sip.check(request(FROM, TO, "Identity: a.b"), verifier, p).code == 438
+    assert sip.check_format([good]).ok
+
+
+def test_integrator_mistakes_raise_usage_error(verifier):
+    for bad in (42, None, [1, 2], {"From": 3}, {1: "x"}):
+        with pytest.raises(UsageError):
+            sip.check(bad, verifier)
+
+
+def test_limits(good, verifier):
+    many = [f"X-H{i}: v" for i in range(sip.MAX_FIELDS + 5)]
+    assert sip.check(request(FROM, TO, f"Identity: {good}", *many), verifier, now=NOW).code == 400
+    huge = request(FROM, TO, "X-Big: " + "a" * (sip.MAX_HEADER_BLOCK + 10))
+    assert sip.check(huge, verifier, now=NOW).code == 400
+
+
+# ---------------------------------------------------------------------- never raises
+header_names = st.sampled_from(["Identity", "y", "From", "f", "To", "t", "P-Asserted-Identity", "Date",
+                                "P-Identity-Bypass", "X-Other"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.tuples(header_names, st.text(max_size=200)), max_size=12),
+       first=st.text(max_size=80))
+def test_never_raises_on_text(verifier, lines, first):
+    raw = first + "\r\n" + "\r\n".join(f"{n}: {v}" for n, v in lines)
+    d = sip.check(raw, verifier, now=NOW)
+    assert d.action in ("continue", "reject")
+    d = sip.check({n: v for n, v in lines}, verifier, Policy(role="monitoring"), entry="international", now=NOW)
+    assert d.action == "continue"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=2000))
+def test_never_raises_on_bytes(verifier, data):
+    assert sip.check(data, verifier, now=NOW).action in ("continue", "reject")
+    assert sip.check(b"INVITE sip:1@h SIP/2.0\r\nIdentity: " + data, verifier, now=NOW).action in ("continue", "reject")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(min_value=0, max_value=2000), junk=st.binary(max_size=40))
+def test_never_raises_on_damaged_real_requests(verifier, good, cut, junk):
+    raw = request(FROM, TO, PAI, f"Identity: {good}", date()).encode()
+    cut = cut % (len(raw) + 1)
+    d = sip.check(raw[:cut] + junk + raw[cut:], verifier, now=NOW)
+    assert d.action in ("continue", "reject")
