@@ -1,8 +1,9 @@
-"""cffi build script (API, out-of-line mode): compiles native/ into manverify._native.
+"""cffi build script (API, out-of-line mode): compiles native/mv_native.c into manverify._native.
 
 Run by setup.py through `cffi_modules`; MANVERIFY_CFLAGS adds flags (the sanitizer build uses it).
 """
 import os
+import re
 import shlex
 from pathlib import Path
 
@@ -27,14 +28,18 @@ int mv_naive_mul(unsigned char *out65, const unsigned char *point65, const unsig
 """
 
 ffi = FFI()
-ffi.cdef(CDEF)
+# mv.h is the ABI; mv_native.h adds the CPU-feature report and test hooks (between cdef markers).
+_EXTRA = re.search(r"/\* cdef-begin \*/(.*?)/\* cdef-end \*/", (HERE / "mv_native.h").read_text(), re.S)
+ffi.cdef(CDEF + _EXTRA.group(1))
 ffi.set_source(
     "manverify._native",
-    '#include "mv.h"',
+    '#include "mv_native.h"',
     # Paths relative to the project root, where setup.py runs (absolute paths would leak into
     # the sdist/wheel metadata).
-    sources=["native/mv_p256.c", "native/sha256.c"],
+    sources=["native/mv_native.c"],
     include_dirs=["native"],
+    depends=["native/mv.h", "native/mv_native.h", "native/field_impl.h", "native/scalar_impl.h",
+             "native/group_impl.h", "native/ecmult_impl.h", "native/sha256_impl.h"],
     extra_compile_args=["-O3", "-funroll-loops", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     + shlex.split(os.environ.get("MANVERIFY_CFLAGS", "")),
     extra_link_args=shlex.split(os.environ.get("MANVERIFY_LDFLAGS", "")),
