@@ -1,0 +1,179 @@
+"""`manverify bench`: side-by-side speed ratios on this machine, measured in one process.
+
+Machines are shared and noisy, so nothing here is an absolute claim: every candidate runs on the
+same token and key, interleaved round-robin, and the report is the median of the rounds as a
+ratio to `cryptography`'s bare ES256 verify measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from typing import Callable, Dict, List
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from . import es256, passport, pki
+from .signer import Signer
+from .verifier import Verifier
+
+ORIG, DEST = "+33612345678", "+33198765432"
+
+
+class Setup:
+    """One lab PKI, one signed call, every candidate ready to run on it."""
+
+    def __init__(self, batch: int = 512):
+        self.now = int(time.time())
+        self.lab = pki.lab_pki(now=self.now)
+        signer = Signer(self.lab.signer.key_pem, self.lab.x5u)
+        self.header = signer.sign(ORIG, DEST, iat=self.now)
+        token = self.header.split(";", 1)[0]
+        self.token = token
+        self.pp = passport.decode(token)
+        self.pub = self.lab.signer.key.public_key()
+        sig = self.pp.signature
+        self.der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+        self.key = es256.key_from_public(self.pub)
+        self.verifier = Verifier(trust_anchors=[self.lab.root.pem],
+                                 certificates={self.lab.x5u: self.lab.chain_pem}, threads=1)
+        self.verifier2 = Verifier(store=self.verifier.store, threads=2)
+        self.batch = [dict(identity=signer.sign(ORIG, DEST, iat=self.now), orig=ORIG, dest=DEST, now=self.now)
+                      for _ in range(batch)]
+        assert self.verifier.verify(self.header, orig=ORIG, dest=DEST, now=self.now).ok
+        try:
+            import jwt  # PyJWT
+
+            from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+            self.jwt = jwt
+            self.pem = self.pub.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        except ImportError:
+            self.jwt = None
+
+    def candidates(self) -> Dict[str, Callable[[], object]]:
+        pp, key, der, pub = self.pp, self.key, self.der, self.pub
+        algo = ec.ECDSA(hashes.SHA256())
+        out: Dict[str, Callable[[], object]] = {
+            "cryptography verify": lambda: pub.verify(der, pp.signing_input, algo),
+            f"es256.verify ({es256.backend()})": lambda: es256.verify(key, pp.signing_input, pp.signature),
+            "Verifier.verify (cached cert)": lambda: self.verifier.verify(self.header, orig=ORIG, dest=DEST, now=self.now),
+        }
+        if self.jwt is not None:
+            jwt, pem, token = self.jwt, self.pem, self.token
+            out["PyJWT decode ES256"] = lambda: jwt.decode(token, pem, algorithms=["ES256"],
+                                                           options={"verify_signature": True})
+        return out
+
+
+def interleaved(cands: Dict[str, Callable[[], object]], rounds: int, per_round: float) -> Dict[str, float]:
+    """Median seconds per call of each candidate; candidates alternate inside every round."""
+    loops = {}
+    for name, fn in cands.items():  # calibrate: loops per round so each takes ~per_round
+        n, t = 1, 0.0
+        while t < per_round / 4:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            t = time.perf_counter() - t0
+            n *= 2
+        loops[name] = max(1, int(n / 2 * per_round / max(t, 1e-9)))
+    samples: Dict[str, List[float]] = {k: [] for k in cands}
+    for _ in range(rounds):
+        for name, fn in cands.items():
+            n = loops[name]
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / n)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def batch_rates(setup: Setup, rounds: int) -> Dict[str, float]:
+    """Calls per second of verify_many on 1 thread and on 2 threads, interleaved."""
+    r1, r2 = [], []
+    for _ in range(rounds):
+        for verifier, acc in ((setup.verifier, r1), (setup.verifier2, r2)):
+            t0 = time.perf_counter()
+            results = verifier.verify_many(setup.batch)
+            acc.append(len(setup.batch) / (time.perf_counter() - t0))
+            assert all(r.ok for r in results)
+    return {"verify_many 1 thread": statistics.median(r1), "verify_many 2 threads": statistics.median(r2)}
+
+
+def key_costs(rounds: int = 9) -> Dict[str, float]:
+    """Cold-key costs: loading a new key (table build) and a first verify with it."""
+    builds, firsts = [], []
+    for _ in range(rounds):
+        k = ec.generate_private_key(ec.SECP256R1())
+        msg = b"cold key"
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        r, s = decode_dss_signature(k.sign(msg, ec.ECDSA(hashes.SHA256())))
+        sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        t0 = time.perf_counter()
+        key = es256.key_from_public(k.public_key())
+        t1 = time.perf_counter()
+        assert es256.verify(key, msg, sig)
+        t2 = time.perf_counter()
+        builds.append(t1 - t0)
+        firsts.append(t2 - t0)
+    return {"key load (table build)": statistics.median(builds), "cold key: load + first verify": statistics.median(firsts)}
+
+
+def measure(rounds: int = 11, per_round: float = 0.05, batch: int = 512) -> Dict[str, object]:
+    setup = Setup(batch)
+    times = interleaved(setup.candidates(), rounds, per_round)
+    base = times["cryptography verify"]
+    rates = batch_rates(setup, max(5, rounds // 2))
+    report = {
+        "backend": es256.backend(),
+        "times_us": {k: v * 1e6 for k, v in times.items()},
+        "ratios": {k: v / base for k, v in times.items()},
+        "batch_rates": rates,
+        "batch_scaling": rates["verify_many 2 threads"] / rates["verify_many 1 thread"],
+        "keys_ms": {k: v * 1e3 for k, v in key_costs().items()},
+        "native": es256.native_info(),
+        "rounds": rounds,
+    }
+    return report
+
+
+def render(report: Dict[str, object]) -> str:
+    lines = [f"manverify bench — signature backend: {report['backend']}; medians of {report['rounds']} "
+             "interleaved rounds, ratios to cryptography's bare verify in the same run", ""]
+    lines.append(f"{'candidate':36s} {'µs/call':>9s} {'× cryptography':>15s}")
+    for name, us in report["times_us"].items():
+        lines.append(f"{name:36s} {us:9.1f} {report['ratios'][name]:15.2f}")
+    lines.append("")
+    for name, rate in report["batch_rates"].items():
+        lines.append(f"{name:36s} {rate:9.0f} calls/s")
+    lines.append(f"{'verify_many scaling, 2 vs 1 thread':36s} {report['batch_scaling']:9.2f}×")
+    for name, ms in report["keys_ms"].items():
+        lines.append(f"{name:36s} {ms:9.2f} ms")
+    if report["native"]:
+        lines.append(f"{'per-key table':36s} {report['native']['table_bytes'] / 1024:9.1f} KiB")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="manverify bench", description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=11)
+    p.add_argument("--json", action="store_true", help="print the raw report as JSON")
+    args = p.parse_args(argv)
+    report = measure(rounds=args.rounds)
+    if args.json:
+        import json
+
+        print(json.dumps(report, indent=2))
+    else:
+        print(render(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
