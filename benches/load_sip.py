@@ -64,7 +64,7 @@ def run_proxy(name, work: Path, start_kamailio, signer, rates, seconds):
                     "clean": failed == 0 and retrans == 0 and ok == calls,
                 }
                 steps.append(step)
-                print(f"{name:10s} {rate:6d} cps  calls={calls:6d} ok={ok:6d} failed={failed:5d} "
+                print(f"{name:16s} {rate:6d} cps  calls={calls:6d} ok={ok:6d} failed={failed:5d} "
                       f"retrans={retrans:5d} cpu/1000={step['cpu_s_per_1000_calls']}", flush=True)
                 if not step["clean"]:
                     break
@@ -79,14 +79,14 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="Kamailio SIP worker processes")
     ap.add_argument("--venv", help="a ready /usr/bin/python3 venv with manverify (default: build one)")
     ap.add_argument("--json", help="write the results here")
-    ap.add_argument("--only", help="comma list of: manverify,secsipid,relay")
+    ap.add_argument("--only", help="comma list of: manverify,manverify-native,secsipid,relay")
     args = ap.parse_args(argv)
     missing = stack.missing_tools()
     if missing:
         print(f"needs {', '.join(missing)}", file=sys.stderr)
         return 2
     rates = [int(r) for r in args.rates.split(",")]
-    only = set(args.only.split(",")) if args.only else {"manverify", "secsipid", "relay"}
+    only = set(args.only.split(",")) if args.only else {"manverify", "manverify-native", "secsipid", "relay"}
     with tempfile.TemporaryDirectory(prefix="manverify-load-") as tmp:
         work = Path(tmp)
         venv = Path(args.venv) if args.venv else stack.build_venv(work / "venv")
@@ -97,14 +97,18 @@ def main(argv=None) -> int:
             signer = Signer(lab.signer.key_pem, f"{base}/op1001.pem")
             wk = str(args.workers)
 
-            def manverify_proxy(uas_port):
+            def manverify_proxy(uas_port, native=False):
                 config = stack.write_manverify_config(
                     work / "mv.json", venv=venv, root_pem=work / "root.pem", cache_dir=work / "mv-cache",
                     next_hop=f"sip:127.0.0.1:{uas_port}", policy={"role": "terminating"}, log_decisions=False)
                 env = dict(stack.python_env(), MANVERIFY_KAMAILIO_CONFIG=str(config))
                 defines = {"KEMI_SCRIPT": f'"{stack.EXAMPLES / "manverify_kemi.py"}"', "WORKERS": wk}
-                return stack.Kamailio(work, stack.EXAMPLES / "kamailio.cfg", stack.free_udp_port(), defines,
-                                      env=env, name="manverify")
+                cfg = "kamailio.cfg"
+                if native:
+                    cfg = "kamailio-native.cfg"
+                    defines["NEXT_HOP"] = f'"sip:127.0.0.1:{uas_port}"'
+                return stack.Kamailio(work, stack.EXAMPLES / cfg, stack.free_udp_port(), defines,
+                                      env=env, name="manverify-native" if native else "manverify")
 
             def secsipid_proxy(uas_port, relay_only=False):
                 cache = work / "secsipid-cache"
@@ -123,7 +127,7 @@ def main(argv=None) -> int:
             except Exception:  # noqa: BLE001 — informational only
                 pass
             proxies = [("relay", lambda p: secsipid_proxy(p, True)), ("secsipid", secsipid_proxy),
-                       ("manverify", manverify_proxy)]
+                       ("manverify", manverify_proxy), ("manverify-native", lambda p: manverify_proxy(p, True))]
             for name, start in proxies:
                 if name in only:
                     report[name] = run_proxy(name, work, start, signer, rates, args.seconds)
@@ -141,15 +145,18 @@ def summarise(report) -> None:
         return None
 
     print("\n== summary")
-    for name in ("relay", "secsipid", "manverify"):
+    for name in ("relay", "secsipid", "manverify", "manverify-native"):
         if name in report:
-            print(f"{name:10s} highest clean rate: {report[name]['highest_clean_rate']} calls/s")
-    if "secsipid" in report and "manverify" in report:
-        common = [s["rate"] for s in report["manverify"]["steps"] if s["clean"]
+            print(f"{name:16s} highest clean rate: {report[name]['highest_clean_rate']} calls/s")
+    for mvname in ("manverify", "manverify-native"):
+        if "secsipid" not in report or mvname not in report:
+            continue
+        print(f"-- {mvname} (KEMI routing)" if mvname == "manverify" else f"-- {mvname} (native routing, python_exec on INVITE)")
+        common = [s["rate"] for s in report[mvname]["steps"] if s["clean"]
                   if cpu_at("secsipid", s["rate"]) is not None]
         ratios = []
         for rate in common:
-            mv, ss = cpu_at("manverify", rate), cpu_at("secsipid", rate)
+            mv, ss = cpu_at(mvname, rate), cpu_at("secsipid", rate)
             base = cpu_at("relay", rate)
             line = f"  {rate:5d} cps: CPU s/1000 calls manverify {mv:.3f}, secsipid {ss:.3f}, ratio {mv / ss:.2f}"
             if base is not None and ss - base > 0:
@@ -158,8 +165,9 @@ def summarise(report) -> None:
             print(line)
             ratios.append(mv / ss)
         if ratios:
-            report["cpu_ratio_manverify_over_secsipid"] = round(sorted(ratios)[len(ratios) // 2], 3)
-            print(f"median CPU-per-call ratio manverify/secsipid: {report['cpu_ratio_manverify_over_secsipid']}")
+            key = f"cpu_ratio_{mvname}_over_secsipid"
+            report[key] = round(sorted(ratios)[len(ratios) // 2], 3)
+            print(f"median CPU-per-call ratio {mvname}/secsipid: {report[key]}")
 
 
 if __name__ == "__main__":

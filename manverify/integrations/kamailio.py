@@ -121,13 +121,28 @@ class KemiApp:
         try:
             return self._route(ksr)
         except Exception:  # noqa: BLE001 — the worker must answer, whatever went wrong
-            try:
-                ksr.err("manverify: internal error, answering 500: %s\n"
-                        % traceback.format_exc().replace("\n", " | "))
-                ksr.sl.sl_send_reply(500, "Server Internal Error")
-            except Exception:  # noqa: BLE001 — nothing more can be done; never raise into C
-                pass
+            self._internal_error(ksr)
             return 1
+
+    @staticmethod
+    def _internal_error(ksr) -> None:
+        try:
+            ksr.err("manverify: internal error, answering 500: %s\n" % traceback.format_exc().replace("\n", " | "))
+            ksr.sl.sl_send_reply(500, "Server Internal Error")
+        except Exception:  # noqa: BLE001 — nothing more can be done; never raise into C
+            pass
+
+    def verify_invite(self, msg: Any) -> int:
+        """For native kamailio.cfg routing (examples/kamailio/kamailio-native.cfg):
+        `if (!python_exec("verify_invite")) exit;` on initial INVITEs only, so ACK, BYE and
+        replies never enter Python. Returns 1 to relay (header edits applied), -1 when a reply
+        was sent (the rejection, or 500 on an internal error)."""
+        ksr = self.ksr
+        try:
+            return 1 if self._decide(ksr) else -1
+        except Exception:  # noqa: BLE001 — the worker must answer, whatever went wrong
+            self._internal_error(ksr)
+            return -1
 
     def ksr_reply_route(self, msg: Any) -> int:
         return 1
@@ -173,21 +188,27 @@ class KemiApp:
             if ksr.tmx.t_precheck_trans() > 0:  # a retransmission of an INVITE being handled
                 ksr.tm.t_check_trans()
                 return 1
-            raw = self._message(ksr)
-            decision = sip.check(raw, self.verifier(), self.policy, entry=self.entry_for(ksr.pv.get("$si")))
-            if self.log_decisions:
-                ksr.info("manverify: %s %s %s rule=%s verstat=%s detail=%s\n" % (
-                    ksr.pv.get("$ci"), decision.action, decision.code or "", decision.rule,
-                    decision.verstat, decision.detail))
-            if decision.reject:
-                ksr.sl.sl_send_reply(decision.code, decision.reason)
+            if not self._decide(ksr):
                 return 1
-            for name in decision.remove_headers:
-                ksr.hdr.remove(name)
-            for name, value in decision.add_headers:
-                ksr.hdr.append(f"{name}: {value}\r\n")
         self._relay(ksr)
         return 1
+
+    def _decide(self, ksr) -> bool:
+        """Verify the current INVITE; reply and return False, or apply the edits and return True."""
+        raw = self._message(ksr)
+        decision = sip.check(raw, self.verifier(), self.policy, entry=self.entry_for(ksr.pv.get("$si")))
+        if self.log_decisions:
+            ksr.info("manverify: %s %s %s rule=%s verstat=%s detail=%s\n" % (
+                ksr.pv.get("$ci"), decision.action, decision.code or "", decision.rule,
+                decision.verstat, decision.detail))
+        if decision.reject:
+            ksr.sl.sl_send_reply(decision.code, decision.reason)
+            return False
+        for name in decision.remove_headers:
+            ksr.hdr.remove(name)
+        for name, value in decision.add_headers:
+            ksr.hdr.append(f"{name}: {value}\r\n")
+        return True
 
     @staticmethod
     def _message(ksr):

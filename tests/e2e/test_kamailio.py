@@ -112,15 +112,16 @@ def _run_calls(work: Path, lab, port: int, name: str) -> Dict[str, List[int]]:
     return stack.uac_codes(work, name)
 
 
-def _manverify(work, venv, lab, policy: dict, name: str):
+def _manverify(work, venv, lab, policy: dict, name: str, cfg: str = "kamailio.cfg"):
     k_port, uas_port = stack.free_udp_port(), stack.free_udp_port()
     config = stack.write_manverify_config(
         work / f"{name}.json", venv=venv, root_pem=work / "root.pem", cache_dir=work / f"{name}-cache",
         next_hop=f"sip:127.0.0.1:{uas_port}", policy=policy)
     env = dict(stack.python_env(), MANVERIFY_KAMAILIO_CONFIG=str(config))
-    defines = {"KEMI_SCRIPT": f'"{stack.EXAMPLES / "manverify_kemi.py"}"', "WORKERS": "2"}
+    defines = {"KEMI_SCRIPT": f'"{stack.EXAMPLES / "manverify_kemi.py"}"', "WORKERS": "2",
+               "NEXT_HOP": f'"sip:127.0.0.1:{uas_port}"'}
     uas = stack.SippUAS(work, uas_port, name=f"{name}-uas")
-    kam = stack.Kamailio(work, stack.EXAMPLES / "kamailio.cfg", k_port, defines, env=env, name=name)
+    kam = stack.Kamailio(work, stack.EXAMPLES / cfg, k_port, defines, env=env, name=name)
     return uas, kam
 
 
@@ -148,6 +149,20 @@ def test_manverify_terminating(work, venv, lab):
     for label, (got, want) in bad_input.items():
         assert got == want, f"{label}: got {got}, expected {want}\n{why}"
     assert "Traceback" not in kam.log_text() and "internal error" not in kam.log_text(), why
+
+
+def test_manverify_native_routing(work, venv, lab):
+    """kamailio-native.cfg: native routing, Python only for initial INVITEs (python_exec)."""
+    uas, kam = _manverify(work, venv, lab, {"role": "terminating"}, "mv-native", cfg="kamailio-native.cfg")
+    with uas, kam:
+        codes = _run_calls(work, lab, kam.port, "mv-native")
+        time.sleep(0.3)
+        received = uas.received()
+        why = _explain(kam, uas, codes)
+    assert {c.name: [c.ours] for c in CASES} == codes, why
+    for c in CASES:
+        if c.ours == 200:
+            assert "verstat=TN-Validation-Passed" in received[c.name][0][0], why
 
 
 def test_manverify_monitoring(work, venv, lab):
