@@ -130,22 +130,30 @@ static void mv_table_build(uint64_t *table, const mv_ge *p, mv_fe *zs, mv_fe *pr
     mv_batch_to_affine(table, zs, prefix, MV_TABLE_POINTS);
 }
 
-/* r = sum of the digits' table points: a1 table with digits d1 plus (optionally) a2 with d2. */
+/* r = sum of the digits' table points: table t1 with digits d1 plus (when t2 != NULL) t2 with d2.
+ * Additions form one dependency chain per accumulator, so the two tables get an accumulator each:
+ * the processor overlaps the two independent chains, and one full addition joins them. */
 static void mv_ecmult_tables(mv_gej *r, const uint64_t *t1, const int d1[MV_WINDOWS],
                              const uint64_t *t2, const int d2[MV_WINDOWS]) {
-    mv_ge pt;
+    mv_ge p1, p2;
+    mv_gej a2;
     int i;
     mv_gej_set_infinity(r);
+    mv_gej_set_infinity(&a2);
     for (i = 0; i < MV_WINDOWS; i++) {
-        if (d1[i]) {
-            mv_table_get(&pt, t1, i, d1[i]);
-            mv_gej_add_ge(r, r, &pt);
-        }
-        if (t2 != NULL && d2[i]) {
-            mv_table_get(&pt, t2, i, d2[i]);
-            mv_gej_add_ge(r, r, &pt);
+        if (d1[i] && t2 != NULL && d2[i]) {
+            mv_table_get(&p1, t1, i, d1[i]);
+            mv_table_get(&p2, t2, i, d2[i]);
+            mv_gej_add_ge_2(r, &p1, &a2, &p2);
+        } else if (d1[i]) {
+            mv_table_get(&p1, t1, i, d1[i]);
+            mv_gej_add_ge(r, r, &p1);
+        } else if (t2 != NULL && d2[i]) {
+            mv_table_get(&p2, t2, i, d2[i]);
+            mv_gej_add_ge(&a2, &a2, &p2);
         }
     }
+    if (t2 != NULL) mv_gej_add(r, r, &a2);
 }
 
 #endif /* MV_ECMULT_IMPL_H */

@@ -210,8 +210,7 @@ int mv_verify(const unsigned char *gtable, const unsigned char *qtable, const un
     if (sig_len != 64) return MV_INVALID;
     mv_init();
     if (!mv_sig_parse(&p, msg, msg_len, sig64)) return MV_INVALID;
-    mv_sc_inv_var(&w, &p.s);        /* s^-1   */
-    mv_sc_mul(&w, &w, &MV_SC_R2);   /* s^-1·R */
+    mv_sc_inv_mont_var(&w, &p.s);   /* s^-1·R */
     return mv_sig_finish(gt, qt, &p, &w);
 }
 
@@ -255,8 +254,7 @@ int mv_verify_batch(const unsigned char *gtable, const unsigned char *const *qta
         }
         if (!any) continue;
         mv_sc_mul(&acc, &acc, &one);      /* the plain product (non-zero: n is prime) */
-        mv_sc_inv_var(&inv, &acc);
-        mv_sc_mul(&inv, &inv, &MV_SC_R2); /* (prod s)^-1·R */
+        mv_sc_inv_mont_var(&inv, &acc);   /* (prod s)^-1·R */
         for (i = m; i-- > 0;) {
             mv_sc w;
             if (!live[i]) continue;
@@ -358,10 +356,12 @@ int mv_test_fe_mul(unsigned char *out32, const unsigned char *a32, const unsigne
 }
 
 int mv_test_scalar_inverse(unsigned char *out32, const unsigned char *s32) {
+    static const mv_sc one = {{1, 0, 0, 0}};
     mv_sc s, w;
     if (out32 == NULL || s32 == NULL) return MV_EARG;
     if (!mv_sc_set_be_nonzero(&s, s32)) return MV_EARG;
-    mv_sc_inv_var(&w, &s);
+    mv_sc_inv_mont_var(&w, &s);
+    mv_sc_mul(&w, &w, &one);
     mv_u256_to_be(out32, w.d);
     return MV_OK;
 }

@@ -86,84 +86,110 @@ static void mv_sc_set_be_reduce(mv_sc *r, const unsigned char *in32) {
     mv_sc_reduce_once(r, t[0], t[1], t[2], t[3], 0);
 }
 
-/* x = x / 2^k mod n, 0 < k < 64, x < n: add the multiple m·n (m < 2^k) that clears the low k bits,
- * using -n^-1 mod 2^64, then shift. (x + m·n) / 2^k < n, so the result stays reduced. */
-static inline void mv_sc_halve_k(uint64_t x[4], int k) {
-    const uint64_t mask = ((uint64_t)1 << k) - 1;
-    uint64_t m = (x[0] * MV_SC_N0) & mask, t[5];
+static inline unsigned mv_u256_ctz(const uint64_t a[4]) {
+    int i;
+    for (i = 0; i < 4; i++) {
+        if (a[i]) return (unsigned)(64 * i + __builtin_ctzll(a[i]));
+    }
+    return 256;
+}
+
+/* a >>= z, a <<= z (0 < z < 256). */
+static inline void mv_u256_shr(uint64_t a[4], unsigned z) {
+    unsigned q = z / 64, b = z % 64, i;
+    for (i = 0; i < 4; i++) {
+        uint64_t lo = i + q < 4 ? a[i + q] : 0, hi = i + q + 1 < 4 ? a[i + q + 1] : 0;
+        a[i] = b ? (lo >> b) | (hi << (64 - b)) : lo;
+    }
+}
+
+static inline void mv_u256_shl(uint64_t a[4], unsigned z) {
+    unsigned q = z / 64, b = z % 64;
+    int i;
+    for (i = 3; i >= 0; i--) {
+        uint64_t hi = i >= (int)q ? a[i - q] : 0, lo = i >= (int)q + 1 ? a[i - q - 1] : 0;
+        a[i] = b ? (hi << b) | (lo >> (64 - b)) : hi;
+    }
+}
+
+static inline void mv_u256_add(uint64_t a[4], const uint64_t b[4]) {
     mv_u128 c = 0;
     int i;
     for (i = 0; i < 4; i++) {
-        c += (mv_u128)m * MV_SC_N.d[i] + x[i];
-        t[i] = (uint64_t)c;
+        c += (mv_u128)a[i] + b[i];
+        a[i] = (uint64_t)c;
         c >>= 64;
     }
-    t[4] = (uint64_t)c;
-    for (i = 0; i < 4; i++) x[i] = (t[i] >> k) | (t[i + 1] << (64 - k));
 }
 
-/* Shift right by k, 0 < k < 64. */
-static inline void mv_u256_shr(uint64_t u[4], int k) {
-    u[0] = (u[0] >> k) | (u[1] << (64 - k));
-    u[1] = (u[1] >> k) | (u[2] << (64 - k));
-    u[2] = (u[2] >> k) | (u[3] << (64 - k));
-    u[3] >>= k;
-}
-
-/* u -= v (u >= v). */
-static inline void mv_u256_sub(uint64_t u[4], const uint64_t v[4]) {
+static inline void mv_u256_sub(uint64_t a[4], const uint64_t b[4]) {
     mv_u128 c = 0;
     int i;
     for (i = 0; i < 4; i++) {
-        c = (mv_u128)u[i] - v[i] - (uint64_t)((c >> 64) & 1);
-        u[i] = (uint64_t)c;
+        c = (mv_u128)a[i] - b[i] - (uint64_t)((c >> 64) & 1);
+        a[i] = (uint64_t)c;
     }
 }
 
-/* x = x - y mod n (x, y < n). */
-static inline void mv_sc_sub(uint64_t x[4], const uint64_t y[4]) {
-    mv_u128 c = 0;
-    uint64_t borrow;
+/* w = a^-1·2^256 mod n (the Montgomery form of the inverse) for 0 < a < n, a plain.
+ * Variable time (public data only): Kaliski's almost-inverse, a binary extended Euclid without
+ * modular reductions in the loop. Invariant n = u·t + v·r with u, v >= 1 keeps r, t <= n; it
+ * yields x = a^-1·2^k mod n with 256 <= k <= 512, and one Montgomery multiplication by
+ * 2^(512-k) turns 2^k into 2^256. Trailing zeros are removed a whole run at a time. */
+static void mv_sc_inv_mont_var(mv_sc *w, const mv_sc *a) {
+    uint64_t u[4], v[4], r[4] = {0, 0, 0, 0}, t[4] = {1, 0, 0, 0}, x[4], c[4] = {0, 0, 0, 0};
+    unsigned k = 0, z;
+    mv_sc xs, cs;
+    mv_u128 carry;
     int i;
+
+    memcpy(u, MV_SC_N.d, sizeof(u));
+    memcpy(v, a->d, sizeof(v));
+    for (;;) {
+        if ((u[0] & 1) == 0) {
+            z = mv_u256_ctz(u);
+            mv_u256_shr(u, z);
+            mv_u256_shl(t, z);
+            k += z;
+        }
+        if ((v[0] & 1) == 0) {
+            z = mv_u256_ctz(v);
+            mv_u256_shr(v, z);
+            mv_u256_shl(r, z);
+            k += z;
+        }
+        if (mv_u256_lt(v, u)) {
+            mv_u256_sub(u, v);
+            mv_u256_add(r, t);
+        } else {
+            mv_u256_sub(v, u);
+            mv_u256_add(t, r);
+            if ((v[0] | v[1] | v[2] | v[3]) == 0) break;
+        }
+    }
+    /* last step: r <- 2r mod n, k + 1; then x = n - r */
+    if (!mv_u256_lt(r, MV_SC_N.d)) mv_u256_sub(r, MV_SC_N.d);
+    carry = 0;
     for (i = 0; i < 4; i++) {
-        c = (mv_u128)x[i] - y[i] - (uint64_t)((c >> 64) & 1);
-        x[i] = (uint64_t)c;
+        carry += (mv_u128)r[i] + r[i];
+        r[i] = (uint64_t)carry;
+        carry >>= 64;
     }
-    borrow = (uint64_t)((c >> 64) & 1);
-    if (borrow) {
-        c = 0;
-        for (i = 0; i < 4; i++) {
-            c += (mv_u128)x[i] + MV_SC_N.d[i];
-            x[i] = (uint64_t)c;
-            c >>= 64;
-        }
+    mv_sc_reduce_once(&xs, r[0], r[1], r[2], r[3], (uint64_t)carry);
+    k += 1;
+    memcpy(x, MV_SC_N.d, sizeof(x));
+    mv_u256_sub(x, xs.d);
+    if (!mv_u256_lt(x, MV_SC_N.d)) mv_u256_sub(x, MV_SC_N.d); /* xs = 0 cannot happen (a != 0) */
+    memcpy(xs.d, x, sizeof(x));
+    /* w = x·2^(512-k)·2^-256 = a^-1·2^256 */
+    /* Kaliski: bits(n) <= k <= 2·bits(n), i.e. 256 <= k <= 512 */
+    if (k > 256) {
+        c[(512 - k) / 64] = (uint64_t)1 << ((512 - k) % 64);
+        memcpy(cs.d, c, sizeof(c));
+    } else {
+        cs = MV_SC_ONE_MONT; /* 2^256 mod n */
     }
-}
-
-/* r = a^-1 mod n for 0 < a < n (plain, not Montgomery form). Variable time (public data only):
- * binary extended Euclid keeping x1·a = u and x2·a = v (mod n), v odd, trailing zeros of u
- * removed up to 63 at a time. Ends with u = 0, v = gcd = 1, so x2 = a^-1. */
-static void mv_sc_inv_var(mv_sc *r, const mv_sc *a) {
-    uint64_t u[4], v[4], x1[4] = {1, 0, 0, 0}, x2[4] = {0, 0, 0, 0}, t;
-    int i;
-    memcpy(u, a->d, sizeof(u));
-    memcpy(v, MV_SC_N.d, sizeof(v));
-    while (u[0] | u[1] | u[2] | u[3]) {
-        while ((u[0] & 1) == 0) {
-            int k = u[0] ? __builtin_ctzll(u[0]) : 63;
-            mv_u256_shr(u, k);
-            mv_sc_halve_k(x1, k);
-        }
-        if (mv_u256_lt(u, v)) {
-            for (i = 0; i < 4; i++) {
-                t = u[i]; u[i] = v[i]; v[i] = t;
-                t = x1[i]; x1[i] = x2[i]; x2[i] = t;
-            }
-        }
-        mv_u256_sub(u, v);
-        mv_sc_sub(x1, x2);
-    }
-    memcpy(r->d, x2, sizeof(x2));
+    mv_sc_mul(w, &xs, &cs);
 }
 
 #endif /* MV_SCALAR_IMPL_H */
