@@ -1,0 +1,176 @@
+"""The native engine's internals against a big-integer model of P-256 (test hooks of mv_native.h).
+
+Field multiplication (portable, mulx/adx and the dedicated squaring), the variable-time scalar
+inverse, table entries, the two-table sum u1·G + u2·Q including the infinity and doubling cases
+of its final join, and both SHA-256 implementations.
+"""
+import hashlib
+import random
+
+import pytest
+
+from manverify import es256
+
+pytestmark = pytest.mark.skipif("native" not in es256.backends(), reason="the native extension is not built")
+
+P = 2**256 - 2**224 + 2**192 + 2**96 - 1
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+     0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
+RNG = random.Random(20261122)
+
+
+# --------------------------------------------------------------------------- the model
+def add(p1, p2):
+    if p1 is None:
+        return p2
+    if p2 is None:
+        return p1
+    (x1, y1), (x2, y2) = p1, p2
+    if x1 == x2:
+        if (y1 + y2) % P == 0:
+            return None
+        lam = (3 * x1 * x1 - 3) * pow(2 * y1, -1, P) % P
+    else:
+        lam = (y2 - y1) * pow(x2 - x1, -1, P) % P
+    x3 = (lam * lam - x1 - x2) % P
+    return x3, (lam * (x1 - x3) - y1) % P
+
+
+def mul(k, pt):
+    acc = None
+    for bit in bin(k)[2:] if k else "":
+        acc = add(acc, acc)
+        if bit == "1":
+            acc = add(acc, pt)
+    return acc
+
+
+def enc(pt):
+    return b"\x04" + pt[0].to_bytes(32, "big") + pt[1].to_bytes(32, "big")
+
+
+def dec(raw, rc):
+    if rc == 1:
+        assert raw == bytes(65)
+        return None
+    assert rc == 0 and raw[0] == 4
+    return int.from_bytes(raw[1:33], "big"), int.from_bytes(raw[33:], "big")
+
+
+def test_model_sanity():
+    assert (G[1] ** 2 - G[0] ** 3 + 3 * G[0] - B) % P == 0
+    assert mul(N, G) is None and mul(N + 1, G) == G
+
+
+# --------------------------------------------------------------------------- hooks
+lib, ffi = es256._lib, es256._ffi
+FEATURES = lib.mv_features()
+EDGE_FE = [0, 1, 2, P - 1, P - 2, 2**255, 2**224, 2**192, 2**96, 2**64 - 1, 2**256 - 2**224, (P - 1) // 2]
+
+
+def fe_mul(a, b, impl):
+    out = ffi.new("unsigned char[32]")
+    rc = lib.mv_test_fe_mul(out, a.to_bytes(32, "big"), b.to_bytes(32, "big"), impl)
+    return rc, int.from_bytes(bytes(out), "big")
+
+
+@pytest.mark.parametrize("impl", [0, 1, 2])
+def test_field_multiplication(impl):
+    if impl == 1 and not FEATURES & 2:
+        assert fe_mul(1, 1, 1)[0] == -4
+        pytest.skip("no mulx/adx on this CPU")
+    pairs = [(a, b) for a in EDGE_FE for b in EDGE_FE]
+    pairs += [(RNG.randrange(P), RNG.randrange(P)) for _ in range(3000)]
+    for a, b in pairs:
+        rc, got = fe_mul(a, b, impl)
+        assert rc == 0
+        assert got == (a * a if impl == 2 else a * b) % P, (hex(a), hex(b))
+
+
+def test_field_rejects_unreduced():
+    assert fe_mul(P, 1, 0)[0] == -1 and fe_mul(1, 2**256 - 1, 0)[0] == -1
+
+
+def test_scalar_inverse():
+    out = ffi.new("unsigned char[32]")
+    values = [1, 2, 3, N - 1, N - 2, (N + 1) // 2, 2**255] + [2**k for k in range(0, 256, 7)]
+    values += [N - 2**k for k in range(0, 200, 9)] + [RNG.randrange(1, N) for _ in range(3000)]
+    for s in values:
+        assert lib.mv_test_scalar_inverse(out, s.to_bytes(32, "big")) == 0
+        assert int.from_bytes(bytes(out), "big") == pow(s, -1, N), hex(s)
+    for s in (0, N, N + 1, 2**256 - 1):
+        assert lib.mv_test_scalar_inverse(out, s.to_bytes(32, "big")) == -1
+
+
+def _key(d):
+    return es256.load_key(enc(mul(d, G)))
+
+
+def test_table_entries():
+    d = RNG.randrange(1, N)
+    key = _key(d)
+    q = mul(d, G)
+    out = ffi.new("unsigned char[65]")
+    for window, multiple in [(0, 1), (0, 2), (0, 64), (36, 1), (36, 64), (18, 33)] + [
+            (RNG.randrange(37), RNG.randrange(1, 65)) for _ in range(20)]:
+        assert lib.mv_test_table_entry(out, key._table, window, multiple) == 0
+        assert dec(bytes(out), 0) == mul(multiple << (7 * window), q), (window, multiple)
+    for window, multiple in [(37, 1), (0, 0), (0, 65)]:
+        assert lib.mv_test_table_entry(out, key._table, window, multiple) == -1
+
+
+def lincomb(key, u1, u2):
+    out = ffi.new("unsigned char[65]")
+    rc = lib.mv_test_lincomb(out, es256._GTABLE, key._table, u1.to_bytes(32, "big"), u2.to_bytes(32, "big"))
+    return dec(bytes(out), rc)
+
+
+def test_lincomb_random():
+    for _ in range(15):
+        d = RNG.randrange(1, N)
+        key = _key(d)
+        u1, u2 = RNG.randrange(2**256), RNG.randrange(2**256)
+        assert lincomb(key, u1, u2) == mul((u1 + u2 * d) % N, G)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, N - 1, 2**128 + 5])
+def test_lincomb_special_joins(d):
+    """u1·G and u2·Q equal (the join doubles), opposite (the sum is infinity), or one is zero."""
+    key = _key(d)
+    for u2 in (1, 2, 64, 65, RNG.randrange(1, N), N - 1):
+        same = u2 * d % N
+        assert lincomb(key, same, u2) == mul(2 * same % N, G)          # doubling in the join
+        assert lincomb(key, (N - same) % N, u2) is None                # P + (-P)
+        assert lincomb(key, 0, u2) == mul(same, G)
+        assert lincomb(key, same, 0) == mul(same, G)
+    assert lincomb(key, 0, 0) is None
+    assert lincomb(key, N, N) is None                                  # scalars >= n recode too
+
+
+def test_lincomb_scalars_beyond_n():
+    key = _key(7)
+    for u1, u2 in [(N + 1, 0), (2**256 - 1, 2**256 - 1), (N, 1), (2**255, 2**255 + 1)]:
+        assert lincomb(key, u1, u2) == mul((u1 + 7 * u2) % N, G)
+
+
+@pytest.mark.parametrize("impl", [0, 1])
+def test_sha256_implementations(impl):
+    out = ffi.new("unsigned char[32]")
+    if impl == 1 and not FEATURES & 1:
+        assert lib.mv_test_sha256_impl(out, b"", 0, 1) == -4
+        pytest.skip("no SHA extensions on this CPU")
+    for n in list(range(0, 200)) + [255, 256, 257, 1000, 4095, 4096, 65537]:
+        m = RNG.randbytes(n)
+        assert lib.mv_test_sha256_impl(out, m, n, impl) == 0
+        assert bytes(out) == hashlib.sha256(m).digest(), n
+    assert lib.mv_test_sha256_impl(out, b"", 0, 7) == -1
+
+
+def test_hooks_reject_blank_tables():
+    blank = ffi.new("unsigned char[]", lib.mv_table_size())
+    out = ffi.new("unsigned char[65]")
+    one = (1).to_bytes(32, "big")
+    assert lib.mv_test_lincomb(out, es256._GTABLE, blank, one, one) == -3
+    assert lib.mv_test_table_entry(out, blank, 0, 1) == -3
