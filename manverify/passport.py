@@ -261,8 +261,37 @@ def _div(obj: Any) -> Tuple[str, ...]:
     return _tn_object(obj, "div", many=True)
 
 
+def _plain_tn(value: Any) -> Optional[str]:
+    """value when it is already a canonical number ("33612345678"), else None (general path)."""
+    if type(value) is str and 0 < len(value) <= 15 and value.isdigit() and value.isascii() and value[0] != "0":
+        return value
+    return None
+
+
+def _fast_shaken(claims: Dict[str, Any]) -> Optional[Claims]:
+    """The shape every SHAKEN signer emits, checked without the general machinery; None when the
+    claims need the general path (which then gives the precise error, if any)."""
+    orig, dest, iat = claims.get("orig"), claims.get("dest"), claims.get("iat")
+    attest, origid = claims.get("attest"), claims.get("origid")
+    if (type(iat) is not int or attest not in ATTEST or type(origid) is not str or not origid
+            or type(orig) is not dict or len(orig) != 1 or type(dest) is not dict or len(dest) != 1):
+        return None
+    orig_tn = _plain_tn(orig.get("tn"))
+    tns = dest.get("tn")
+    if orig_tn is None or type(tns) is not list or not tns:
+        return None
+    dest_tns = tuple(_plain_tn(t) for t in tns)
+    if None in dest_tns:
+        return None
+    return Claims(orig_tn, dest_tns, iat, attest, origid, ())
+
+
 def check_claims(claims: Dict[str, Any], ppt: str) -> Claims:
     """Mandatory claims and their types for the given ppt (RFC 8225 §5, RFC 8588, RFC 8946)."""
+    if ppt == "shaken":
+        fast = _fast_shaken(claims)
+        if fast is not None:
+            return fast
     required = ["dest", "iat", "orig"]
     if ppt == "shaken":
         required += ["attest", "origid"]
