@@ -26,7 +26,7 @@ if [ "$what" = asan ] || [ "$what" = all ]; then
         LD_PRELOAD="$preload" PYTHONMALLOC=malloc \
         ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         MANVERIFY_BACKEND=native \
-            "$py" -m pytest -q -p no:cacheprovider --import-mode=prepend tests/test_es256.py tests/test_verifier.py
+            "$py" -m pytest -q -p no:cacheprovider --import-mode=prepend tests/test_es256.py tests/test_native_model.py tests/test_verifier.py
     )
 fi
 
