@@ -37,6 +37,7 @@ from .result import HeaderResult, Result
 PROFILES = ("man", "atis", "rfc")
 MAN_PARAMS = frozenset(("info", "alg", "ppt"))
 MAX_HEADERS = 10  # distinct Identity headers looked at per call; more is an attack, not a call
+_CALL_KEYS = frozenset(("identity", "orig", "dest", "date", "now"))
 
 
 class _Check:
@@ -170,42 +171,39 @@ class Verifier:
     def verify_many(self, calls: Iterable[Mapping[str, Any]]) -> List[Result]:
         """Verify a batch (mappings with verify()'s keywords); results in input order.
 
-        Parsing and claim checks run in Python; all signatures of the batch then go to the
-        signature backend in chunks on a thread pool (the native engine releases the GIL).
+        Worker threads each take whole chunks: parse and check in Python, then one native call
+        for the chunk's signatures, which releases the GIL — so one thread's C work overlaps the
+        other's Python work, and the batch uses every core.
         """
-        prepared = []
+        calls = list(calls)
         for call in calls:
             if not isinstance(call, Mapping):
                 raise UsageError(f"each call must be a mapping of verify() keywords, not {type(call).__name__}")
-            unknown = set(call) - {"identity", "orig", "dest", "date", "now"}
+            unknown = set(call) - _CALL_KEYS
             if unknown:
                 raise UsageError(f"unknown verify() keyword(s) {sorted(unknown)}")
-            prepared.append(self._prepare(call.get("identity"), call.get("orig"), call.get("dest"),
-                                          call.get("date"), call.get("now")))
-        pending = [c for _, checks, early in prepared if early is None for c in checks
-                   if c.pending_signature]
-        verdicts = self._verify_signatures(pending)
-        for c, good in zip(pending, verdicts):
-            self._check_signature(c, good)
-        return [early if early is not None else self._verdict(call, checks)
-                for call, checks, early in prepared]
-
-    def _verify_signatures(self, pending: List[_Check]) -> List[bool]:
-        keys = [c.credential.key for c in pending]
-        msgs = [c.passport.signing_input for c in pending]
-        sigs = [c.passport.signature for c in pending]
-        n = len(pending)
-        workers = min(self.threads, max(1, n // 64))
-        if workers <= 1:
-            return es256.verify_many(keys, msgs, sigs)
-        step = -(-n // (workers * 4))  # a few chunks per worker evens out the load
+        n = len(calls)
+        if self.threads == 1 or n < 64:
+            return self._verify_chunk(calls)
+        size = max(16, min(256, n // (self.threads * 4)))
         pool = self._executor()
-        futures = [pool.submit(es256.verify_many, keys[i:i + step], msgs[i:i + step], sigs[i:i + step])
-                   for i in range(0, n, step)]
-        out: List[bool] = []
+        futures = [pool.submit(self._verify_chunk, calls[i:i + size]) for i in range(0, n, size)]
+        out: List[Result] = []
         for f in futures:
             out.extend(f.result())
         return out
+
+    def _verify_chunk(self, calls: List[Mapping[str, Any]]) -> List[Result]:
+        prepared = [self._prepare(c.get("identity"), c.get("orig"), c.get("dest"), c.get("date"), c.get("now"))
+                    for c in calls]
+        pending = [c for _, checks, early in prepared if early is None for c in checks if c.pending_signature]
+        if pending:
+            verdicts = es256.verify_many([c.credential.key for c in pending],
+                                         [c.passport.signing_input for c in pending],
+                                         [c.passport.signature for c in pending])
+            for c, good in zip(pending, verdicts):
+                self._check_signature(c, good)
+        return [early if early is not None else self._verdict(call, checks) for call, checks, early in prepared]
 
     def _executor(self) -> ThreadPoolExecutor:
         # A pool made before fork() has no threads in the child: make a new one per process.

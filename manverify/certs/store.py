@@ -245,14 +245,16 @@ class CertStore:
     # ---------------------------------------------------------------- the per-call path
     def credential(self, x5u: str, now: float) -> Union[Credential, CredentialError]:
         """The trusted credential for x5u at time `now`; never raises for call data."""
-        entry = self._cache.get(x5u)
+        with self._lock:  # cachetools caches are not thread-safe; the lock is uncontended in practice
+            entry = self._cache.get(x5u)
+            if entry is not None and now < entry.expires:
+                self._stats["hits"] += 1
+            else:
+                self._stats["misses"] += 1
         if entry is None or now >= entry.expires:
-            self._stats["misses"] += 1
             entry = self._load(x5u, now)
-        else:
-            if now >= entry.refresh:
-                self._refresh_in_background(x5u, now)
-            self._stats["hits"] += 1
+        elif now >= entry.refresh:
+            self._refresh_in_background(x5u, now)
         outcome = entry.outcome
         if isinstance(outcome, CredentialError):
             self._stats["negative_hits"] += 1
@@ -300,7 +302,8 @@ class CertStore:
                 event = self._inflight[x5u] = threading.Event()
         if not leader:
             event.wait(self.limits.total_timeout + 1.0)
-            entry = self._cache.get(x5u)
+            with self._lock:
+                entry = self._cache.get(x5u)
             if entry is not None:
                 return entry
             return _Entry(CredentialError(436, f"certificate for {x5u} is still being fetched"),
