@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import threading
 import time
 from typing import Callable, Dict, List
 

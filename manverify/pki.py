@@ -60,6 +60,15 @@ def _when(t) -> _dt.datetime:
     return _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
 
 
+def _key_usage(**set_bits) -> x509.KeyUsage:
+    """A KeyUsage with only the named bits set (e.g. _key_usage(key_cert_sign=True))."""
+    bits = dict(digital_signature=False, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                encipher_only=False, decipher_only=False)
+    bits.update(set_bits)
+    return x509.KeyUsage(**bits)
+
+
 def _builder(subject, issuer, public_key, not_before, not_after, serial=None):
     return (
         x509.CertificateBuilder()
@@ -89,14 +98,7 @@ def make_ca(
     b = _builder(_name(cn), issuer.cert.subject if issuer else _name(cn), key.public_key(),
                  start, start + days * _DAY)
     b = b.add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-    b = b.add_extension(
-        x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True,
-            crl_sign=crl_issuer, encipher_only=False, decipher_only=False,
-        ),
-        critical=True,
-    )
+    b = b.add_extension(_key_usage(key_cert_sign=True, crl_sign=crl_issuer), critical=True)
     signing = issuer.key if issuer else key
     if issuer:
         b = b.add_extension(
@@ -137,14 +139,7 @@ def make_signer(
         critical=False,
     )
     if key_usage:
-        b = b.add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        )
+        b = b.add_extension(_key_usage(digital_signature=True), critical=True)
     if spc is not None or tn_ranges or tn_ones:
         der = tnauthlist.encode(spc=spc, ranges=tn_ranges, ones=tn_ones)
         b = b.add_extension(
@@ -216,14 +211,7 @@ def make_crl_signer(issuer: Issued, cn: str = "manverify lab PA", *, now=None, d
     start = _when(now) - _DAY
     b = _builder(_name(cn), issuer.cert.subject, key.public_key(), start, start + days * _DAY)
     b = b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-    b = b.add_extension(
-        x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=False,
-            crl_sign=True, encipher_only=False, decipher_only=False,
-        ),
-        critical=True,
-    )
+    b = b.add_extension(_key_usage(crl_sign=True), critical=True)
     b = b.add_extension(
         x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
     )

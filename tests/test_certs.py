@@ -1,5 +1,4 @@
 """Certificate trust: local copy, profile, fetch faults, caches, CRLs — against real loopback servers."""
-import datetime as dt
 import json
 import multiprocessing
 import threading

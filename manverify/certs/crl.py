@@ -7,14 +7,12 @@ the following entries, RFC 5280 §5.3.3), so a serial only matches under the rig
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
-from ..errors import ConfigError
+from ._items import load_items
 
 
 class DistributionPoint(NamedTuple):
@@ -37,27 +35,7 @@ def load_configured(crls) -> List[x509.CertificateRevocationList]:
     """The `crls=` option: paths, PEM/DER bytes or CRL objects; ConfigError when unreadable."""
     if crls is None:
         return []
-    if isinstance(crls, (str, bytes, os.PathLike, x509.CertificateRevocationList)):
-        crls = [crls]
-    out: List[x509.CertificateRevocationList] = []
-    for item in crls:
-        if isinstance(item, x509.CertificateRevocationList):
-            out.append(item)
-            continue
-        if isinstance(item, (str, os.PathLike)):
-            try:
-                data, where = Path(item).read_bytes(), str(item)
-            except OSError as e:
-                raise ConfigError(f"cannot read CRL {item}: {e.strerror}") from None
-        elif isinstance(item, bytes):
-            data, where = item, "CRL bytes"
-        else:
-            raise ConfigError(f"a CRL must be a path or PEM/DER bytes, not {type(item).__name__}")
-        try:
-            out.extend(load_crls(data))
-        except ValueError as e:
-            raise ConfigError(f"{where} is not a readable CRL: {e}") from None
-    return out
+    return load_items(crls, x509.CertificateRevocationList, load_crls, "CRL", "CRL")
 
 
 def distribution_points(cert: x509.Certificate) -> List[DistributionPoint]:

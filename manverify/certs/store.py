@@ -35,6 +35,7 @@ from ..errors import ConfigError
 from . import crl as _crl
 from . import fetch as _fetch
 from . import profile as _profile
+from ._items import load_items
 from .model import Credential, CredentialError
 
 PROFILES = ("man", "atis", "rfc")
@@ -57,30 +58,7 @@ def load_certificates(data: bytes) -> List[x509.Certificate]:
 
 
 def _anchor_list(trust_anchors: Any) -> List[x509.Certificate]:
-    if isinstance(trust_anchors, (str, bytes, os.PathLike, x509.Certificate)):
-        trust_anchors = [trust_anchors]
-    if not isinstance(trust_anchors, Iterable):
-        raise ConfigError("trust_anchors must be a list of paths, PEM/DER bytes or certificates")
-    out: List[x509.Certificate] = []
-    for item in trust_anchors:
-        if isinstance(item, x509.Certificate):
-            out.append(item)
-            continue
-        if isinstance(item, (str, os.PathLike)):
-            path = Path(item)
-            try:
-                data = path.read_bytes()
-            except OSError as e:
-                raise ConfigError(f"cannot read trust anchor {path}: {e.strerror}") from None
-            where = str(path)
-        elif isinstance(item, bytes):
-            data, where = item, "trust anchor bytes"
-        else:
-            raise ConfigError(f"trust anchor must be a path, PEM/DER bytes or a certificate, not {type(item).__name__}")
-        try:
-            out.extend(load_certificates(data))
-        except ValueError as e:
-            raise ConfigError(f"{where} holds no readable certificate: {e}") from None
+    out = load_items(trust_anchors, x509.Certificate, load_certificates, "trust anchor", "certificate")
     if not out:
         raise ConfigError("trust_anchors is empty: name at least one STI root certificate")
     return out
