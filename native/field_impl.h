@@ -19,6 +19,35 @@ typedef struct {
     uint64_t d[4];
 } mv_fe;
 
+/* Add/subtract with carry. On x86-64 the intrinsics become one adc/sbb each; compilers turn the
+ * __int128 form into setc/movzx sequences that made additions cost half a multiplication. */
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#include <x86intrin.h>
+static inline unsigned char mv_addc(unsigned char c, uint64_t a, uint64_t b, uint64_t *out) {
+    unsigned long long o;
+    c = _addcarry_u64(c, a, b, &o);
+    *out = o;
+    return c;
+}
+static inline unsigned char mv_subb(unsigned char c, uint64_t a, uint64_t b, uint64_t *out) {
+    unsigned long long o;
+    c = _subborrow_u64(c, a, b, &o);
+    *out = o;
+    return c;
+}
+#else
+static inline unsigned char mv_addc(unsigned char c, uint64_t a, uint64_t b, uint64_t *out) {
+    mv_u128 t = (mv_u128)a + b + c;
+    *out = (uint64_t)t;
+    return (unsigned char)(t >> 64);
+}
+static inline unsigned char mv_subb(unsigned char c, uint64_t a, uint64_t b, uint64_t *out) {
+    mv_u128 t = (mv_u128)a - b - c;
+    *out = (uint64_t)t;
+    return (unsigned char)((t >> 64) & 1);
+}
+#endif
+
 static const mv_fe MV_FE_P = {{0xffffffffffffffffULL, 0x00000000ffffffffULL, 0x0000000000000000ULL,
                                0xffffffff00000001ULL}};
 /* 1 in Montgomery form: 2^256 mod p. */
@@ -31,27 +60,22 @@ static const mv_fe MV_FE_R2 = {{0x0000000000000003ULL, 0xfffffffbffffffffULL, 0x
 static const mv_fe MV_FE_B = {{0xd89cdf6229c4bddfULL, 0xacf005cd78843090ULL, 0xe5a220abf7212ed6ULL,
                                0xdc30061d04874834ULL}};
 
-/* r = t - p when t (5 limbs, t4 <= 1) is >= p, else t. */
+/* r = t - p when t (5 limbs, t4 <= 1) is >= p, else t. Branch-free: the outcome is
+ * data-dependent and a mispredicted branch costs more than the selection. */
 static inline void mv_fe_reduce_once(mv_fe *r, uint64_t t0, uint64_t t1, uint64_t t2, uint64_t t3,
                                      uint64_t t4) {
-    mv_u128 b;
-    uint64_t s0, s1, s2, s3, borrow, mask;
-    b = (mv_u128)t0 - MV_FE_P.d[0];
-    s0 = (uint64_t)b;
-    b = (mv_u128)t1 - MV_FE_P.d[1] - (uint64_t)((b >> 64) & 1);
-    s1 = (uint64_t)b;
-    b = (mv_u128)t2 - MV_FE_P.d[2] - (uint64_t)((b >> 64) & 1);
-    s2 = (uint64_t)b;
-    b = (mv_u128)t3 - MV_FE_P.d[3] - (uint64_t)((b >> 64) & 1);
-    s3 = (uint64_t)b;
-    borrow = (uint64_t)((b >> 64) & 1);
-    /* keep s = t - p when t >= p, i.e. when the borrow is covered by t4; branch-free because the
-     * outcome is data-dependent and a mispredicted branch costs more than the selection */
-    mask = (uint64_t)0 - (uint64_t)(t4 >= borrow);
-    r->d[0] = (s0 & mask) | (t0 & ~mask);
-    r->d[1] = (s1 & mask) | (t1 & ~mask);
-    r->d[2] = (s2 & mask) | (t2 & ~mask);
-    r->d[3] = (s3 & mask) | (t3 & ~mask);
+    uint64_t s0, s1, s2, s3, s4, mask;
+    unsigned char b;
+    b = mv_subb(0, t0, MV_FE_P.d[0], &s0);
+    b = mv_subb(b, t1, MV_FE_P.d[1], &s1);
+    b = mv_subb(b, t2, MV_FE_P.d[2], &s2);
+    b = mv_subb(b, t3, MV_FE_P.d[3], &s3);
+    b = mv_subb(b, t4, 0, &s4);
+    mask = (uint64_t)0 - (uint64_t)b; /* all ones when t < p: keep t */
+    r->d[0] = (t0 & mask) | (s0 & ~mask);
+    r->d[1] = (t1 & mask) | (s1 & ~mask);
+    r->d[2] = (t2 & mask) | (s2 & ~mask);
+    r->d[3] = (t3 & mask) | (s3 & ~mask);
 }
 
 /* One Montgomery step: (t + m·p) / 2^64 with m = t0, t = t0..t4 (t5 folded in by the caller). */
@@ -230,28 +254,27 @@ static inline void mv_fe_sqr(mv_fe *r, const mv_fe *a) {
 }
 
 static inline void mv_fe_add(mv_fe *r, const mv_fe *a, const mv_fe *b) {
-    mv_u128 c;
     uint64_t t0, t1, t2, t3;
-    c = (mv_u128)a->d[0] + b->d[0]; t0 = (uint64_t)c; c >>= 64;
-    c += (mv_u128)a->d[1] + b->d[1]; t1 = (uint64_t)c; c >>= 64;
-    c += (mv_u128)a->d[2] + b->d[2]; t2 = (uint64_t)c; c >>= 64;
-    c += (mv_u128)a->d[3] + b->d[3]; t3 = (uint64_t)c; c >>= 64;
-    mv_fe_reduce_once(r, t0, t1, t2, t3, (uint64_t)c);
+    unsigned char c;
+    c = mv_addc(0, a->d[0], b->d[0], &t0);
+    c = mv_addc(c, a->d[1], b->d[1], &t1);
+    c = mv_addc(c, a->d[2], b->d[2], &t2);
+    c = mv_addc(c, a->d[3], b->d[3], &t3);
+    mv_fe_reduce_once(r, t0, t1, t2, t3, c);
 }
 
 static inline void mv_fe_sub(mv_fe *r, const mv_fe *a, const mv_fe *b) {
-    mv_u128 c;
     uint64_t t0, t1, t2, t3, mask;
-    c = (mv_u128)a->d[0] - b->d[0]; t0 = (uint64_t)c;
-    c = (mv_u128)a->d[1] - b->d[1] - (uint64_t)((c >> 64) & 1); t1 = (uint64_t)c;
-    c = (mv_u128)a->d[2] - b->d[2] - (uint64_t)((c >> 64) & 1); t2 = (uint64_t)c;
-    c = (mv_u128)a->d[3] - b->d[3] - (uint64_t)((c >> 64) & 1); t3 = (uint64_t)c;
-    mask = (uint64_t)0 - (uint64_t)((c >> 64) & 1); /* all ones when a < b: add p back */
-    c = (mv_u128)t0 + (MV_FE_P.d[0] & mask); t0 = (uint64_t)c; c >>= 64;
-    c += (mv_u128)t1 + (MV_FE_P.d[1] & mask); t1 = (uint64_t)c; c >>= 64;
-    c += (mv_u128)t2; t2 = (uint64_t)c; c >>= 64;          /* p's limb 2 is 0 */
-    c += (mv_u128)t3 + (MV_FE_P.d[3] & mask); t3 = (uint64_t)c;
-    r->d[0] = t0; r->d[1] = t1; r->d[2] = t2; r->d[3] = t3;
+    unsigned char c;
+    c = mv_subb(0, a->d[0], b->d[0], &t0);
+    c = mv_subb(c, a->d[1], b->d[1], &t1);
+    c = mv_subb(c, a->d[2], b->d[2], &t2);
+    c = mv_subb(c, a->d[3], b->d[3], &t3);
+    mask = (uint64_t)0 - (uint64_t)c; /* all ones when a < b: add p back */
+    c = mv_addc(0, t0, MV_FE_P.d[0] & mask, &r->d[0]);
+    c = mv_addc(c, t1, MV_FE_P.d[1] & mask, &r->d[1]);
+    c = mv_addc(c, t2, 0, &r->d[2]);                 /* p's limb 2 is 0 */
+    (void)mv_addc(c, t3, MV_FE_P.d[3] & mask, &r->d[3]);
 }
 
 static inline int mv_fe_is_zero(const mv_fe *a) {

@@ -24,22 +24,18 @@ static const mv_sc MV_SC_R2 = {{0x83244c95be79eea2ULL, 0x4699799c49bd6fa6ULL, 0x
 /* r = t - n when t (5 limbs) >= n, else t. */
 static inline void mv_sc_reduce_once(mv_sc *r, uint64_t t0, uint64_t t1, uint64_t t2, uint64_t t3,
                                      uint64_t t4) {
-    mv_u128 b;
-    uint64_t s0, s1, s2, s3, borrow;
-    b = (mv_u128)t0 - MV_SC_N.d[0];
-    s0 = (uint64_t)b;
-    b = (mv_u128)t1 - MV_SC_N.d[1] - (uint64_t)((b >> 64) & 1);
-    s1 = (uint64_t)b;
-    b = (mv_u128)t2 - MV_SC_N.d[2] - (uint64_t)((b >> 64) & 1);
-    s2 = (uint64_t)b;
-    b = (mv_u128)t3 - MV_SC_N.d[3] - (uint64_t)((b >> 64) & 1);
-    s3 = (uint64_t)b;
-    borrow = (uint64_t)((b >> 64) & 1);
-    if (t4 >= borrow) {
-        r->d[0] = s0; r->d[1] = s1; r->d[2] = s2; r->d[3] = s3;
-    } else {
-        r->d[0] = t0; r->d[1] = t1; r->d[2] = t2; r->d[3] = t3;
-    }
+    uint64_t s0, s1, s2, s3, s4, mask;
+    unsigned char b;
+    b = mv_subb(0, t0, MV_SC_N.d[0], &s0);
+    b = mv_subb(b, t1, MV_SC_N.d[1], &s1);
+    b = mv_subb(b, t2, MV_SC_N.d[2], &s2);
+    b = mv_subb(b, t3, MV_SC_N.d[3], &s3);
+    b = mv_subb(b, t4, 0, &s4);
+    mask = (uint64_t)0 - (uint64_t)b; /* all ones when t < n: keep t */
+    r->d[0] = (t0 & mask) | (s0 & ~mask);
+    r->d[1] = (t1 & mask) | (s1 & ~mask);
+    r->d[2] = (t2 & mask) | (s2 & ~mask);
+    r->d[3] = (t3 & mask) | (s3 & ~mask);
 }
 
 /* r = a·b·2^-256 mod n (a, b < n). r may alias a or b. */
@@ -113,22 +109,19 @@ static inline void mv_u256_shl(uint64_t a[4], unsigned z) {
 }
 
 static inline void mv_u256_add(uint64_t a[4], const uint64_t b[4]) {
-    mv_u128 c = 0;
-    int i;
-    for (i = 0; i < 4; i++) {
-        c += (mv_u128)a[i] + b[i];
-        a[i] = (uint64_t)c;
-        c >>= 64;
-    }
+    unsigned char c;
+    c = mv_addc(0, a[0], b[0], &a[0]);
+    c = mv_addc(c, a[1], b[1], &a[1]);
+    c = mv_addc(c, a[2], b[2], &a[2]);
+    (void)mv_addc(c, a[3], b[3], &a[3]);
 }
 
 static inline void mv_u256_sub(uint64_t a[4], const uint64_t b[4]) {
-    mv_u128 c = 0;
-    int i;
-    for (i = 0; i < 4; i++) {
-        c = (mv_u128)a[i] - b[i] - (uint64_t)((c >> 64) & 1);
-        a[i] = (uint64_t)c;
-    }
+    unsigned char c;
+    c = mv_subb(0, a[0], b[0], &a[0]);
+    c = mv_subb(c, a[1], b[1], &a[1]);
+    c = mv_subb(c, a[2], b[2], &a[2]);
+    (void)mv_subb(c, a[3], b[3], &a[3]);
 }
 
 /* w = a^-1·2^256 mod n (the Montgomery form of the inverse) for 0 < a < n, a plain.
