@@ -399,3 +399,15 @@ def test_stats_report_rejections_by_reason(lab):
     s = store.stats()
     assert s["rejections"] == 1 and sum(s["rejections_by_reason"].values()) == 1
     json.dumps(s)
+
+
+def test_warm_loads_ahead_of_traffic(lab, tmp_path):
+    (tmp_path / "op1001.pem").write_bytes(lab.chain_pem)
+    (tmp_path / "junk.pem").write_bytes(b"junk")
+    store = CertStore(trust_anchors=[lab.root.pem], certificates=tmp_path, fetch=False)
+    out = store.warm(["https://certs.example.fr/op1001.pem", "https://certs.example.fr/junk.pem"], now=NOW)
+    assert isinstance(out["https://certs.example.fr/op1001.pem"], Credential)
+    assert out["https://certs.example.fr/junk.pem"].code == 436
+    loads = store.stats()["loads"]
+    assert isinstance(store.credential("https://certs.example.fr/op1001.pem", NOW), Credential)
+    assert store.stats()["loads"] == loads  # the call found it ready
