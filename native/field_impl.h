@@ -228,6 +228,93 @@ static inline void mv_fe_mul_adx(mv_fe *r, const mv_fe *a, const mv_fe *b) {
     mv_fe_reduce_once(r, r4, r5, r0, r1, r2);
 }
 #undef MV_ADX_ROUND
+
+/* One Montgomery step on the 4-limb window (T0..T3) of a value < 2^256 (the low half of a
+ * square): (T + m·p) / 2^64 with m = T0, which again fits in 4 limbs; they end in T1, T2, T3, T0. */
+#define MV_ADX_REDC(T0, T1, T2, T3)                                                                \
+    "movq %[" #T0 "], %%rdx\n\t"                                                                  \
+    "movq %[" #T0 "], %[lo]\n\t"                                                                  \
+    "shlq $32, %[lo]\n\t"                                                                         \
+    "shrq $32, %[" #T0 "]\n\t"                                                                    \
+    "movabsq $0xffffffff00000001, %[z]\n\t"                                                       \
+    "mulxq %[z], %[hi], %%rdx\n\t"                                                                \
+    "addq %[lo], %[" #T1 "]\n\t"                                                                  \
+    "adcq %[" #T0 "], %[" #T2 "]\n\t"                                                             \
+    "adcq %[hi], %[" #T3 "]\n\t"                                                                  \
+    "adcq $0, %%rdx\n\t"                                                                          \
+    "movq %%rdx, %[" #T0 "]\n\t"
+
+/* r = a^2·2^-256 mod p: the six cross products once, doubled, plus the four squares (10 mulx
+ * instead of 16), then four reduction steps on the low half and the high half added. */
+static inline void mv_fe_sqr_adx(mv_fe *r, const mv_fe *a) {
+    uint64_t t0, t1, t2, t3, t4, t5, t6, t7, lo, hi, z;
+    __asm__(/* cross products a0·(a1, a2, a3) */
+            "movq 0(%[a]), %%rdx\n\t"
+            "mulxq 8(%[a]), %[t1], %[t2]\n\t"
+            "mulxq 16(%[a]), %[lo], %[t3]\n\t"
+            "addq %[lo], %[t2]\n\t"
+            "mulxq 24(%[a]), %[lo], %[t4]\n\t"
+            "adcq %[lo], %[t3]\n\t"
+            "adcq $0, %[t4]\n\t"
+            /* a1·(a2, a3) */
+            "movq 8(%[a]), %%rdx\n\t"
+            "mulxq 16(%[a]), %[lo], %[hi]\n\t"
+            "mulxq 24(%[a]), %[t0], %[t5]\n\t"
+            "addq %[lo], %[t3]\n\t"
+            "adcq %[hi], %[t4]\n\t"
+            "adcq $0, %[t5]\n\t"
+            "addq %[t0], %[t4]\n\t"
+            "adcq $0, %[t5]\n\t"
+            /* a2·a3 */
+            "movq 16(%[a]), %%rdx\n\t"
+            "mulxq 24(%[a]), %[lo], %[t6]\n\t"
+            "addq %[lo], %[t5]\n\t"
+            "adcq $0, %[t6]\n\t"
+            /* double */
+            "xorl %k[t7], %k[t7]\n\t"
+            "addq %[t1], %[t1]\n\t"
+            "adcq %[t2], %[t2]\n\t"
+            "adcq %[t3], %[t3]\n\t"
+            "adcq %[t4], %[t4]\n\t"
+            "adcq %[t5], %[t5]\n\t"
+            "adcq %[t6], %[t6]\n\t"
+            "adcq $0, %[t7]\n\t"
+            /* plus the squares */
+            "movq 0(%[a]), %%rdx\n\t"
+            "mulxq %%rdx, %[t0], %[hi]\n\t"
+            "addq %[hi], %[t1]\n\t"
+            "movq 8(%[a]), %%rdx\n\t"
+            "mulxq %%rdx, %[lo], %[hi]\n\t"
+            "adcq %[lo], %[t2]\n\t"
+            "adcq %[hi], %[t3]\n\t"
+            "movq 16(%[a]), %%rdx\n\t"
+            "mulxq %%rdx, %[lo], %[hi]\n\t"
+            "adcq %[lo], %[t4]\n\t"
+            "adcq %[hi], %[t5]\n\t"
+            "movq 24(%[a]), %%rdx\n\t"
+            "mulxq %%rdx, %[lo], %[hi]\n\t"
+            "adcq %[lo], %[t6]\n\t"
+            "adcq %[hi], %[t7]\n\t"
+            /* reduce the low half: limbs rotate t0..t3 -> t1,t2,t3,t0 -> ... -> t0..t3 */
+            MV_ADX_REDC(t0, t1, t2, t3)
+            MV_ADX_REDC(t1, t2, t3, t0)
+            MV_ADX_REDC(t2, t3, t0, t1)
+            MV_ADX_REDC(t3, t0, t1, t2)
+            /* plus the high half */
+            "addq %[t4], %[t0]\n\t"
+            "adcq %[t5], %[t1]\n\t"
+            "adcq %[t6], %[t2]\n\t"
+            "adcq %[t7], %[t3]\n\t"
+            "movl $0, %k[lo]\n\t"
+            "adcq $0, %[lo]\n\t"
+            : [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4),
+              [t5] "=&r"(t5), [t6] "=&r"(t6), [t7] "=&r"(t7), [lo] "=&r"(lo), [hi] "=&r"(hi),
+              [z] "=&r"(z)
+            : [a] "r"(a->d), "m"(*(const uint64_t(*)[4])a->d)
+            : "rdx", "cc");
+    mv_fe_reduce_once(r, t0, t1, t2, t3, lo);
+}
+#undef MV_ADX_REDC
 #endif
 
 /* Set once (mv_init) when the CPU has BMI2 and ADX; read-only afterwards. */
@@ -246,7 +333,7 @@ static inline void mv_fe_mul(mv_fe *r, const mv_fe *a, const mv_fe *b) {
 static inline void mv_fe_sqr(mv_fe *r, const mv_fe *a) {
 #if defined(MV_HAVE_ADX_CODE)
     if (mv_use_adx) {
-        mv_fe_mul_adx(r, a, a);
+        mv_fe_sqr_adx(r, a);
         return;
     }
 #endif

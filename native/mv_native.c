@@ -333,7 +333,7 @@ int mv_test_fe_mul(unsigned char *out32, const unsigned char *a32, const unsigne
     mv_u256_from_be(b.d, b32);
     if (!mv_u256_lt(a.d, MV_FE_P.d) || !mv_u256_lt(b.d, MV_FE_P.d)) return MV_EARG;
     mv_init();
-    if (impl == 1) {
+    if (impl == 1 || impl == 3) {
 #if defined(MV_HAVE_ADX_CODE)
         if (!mv_use_adx) return MV_EUNSUPPORTED;
         mul = mv_fe_mul_adx;
@@ -347,6 +347,10 @@ int mv_test_fe_mul(unsigned char *out32, const unsigned char *a32, const unsigne
     mul(&b, &b, &MV_FE_R2);
     if (impl == 2) {
         mv_fe_sqr_port(&c, &a);
+#if defined(MV_HAVE_ADX_CODE)
+    } else if (impl == 3) {
+        mv_fe_sqr_adx(&c, &a);
+#endif
     } else {
         mul(&c, &a, &b);
     }

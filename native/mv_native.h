@@ -19,7 +19,8 @@ int mv_features(void);
  * model of P-256. Return 0 on success, a negative MV_E* code otherwise. */
 /* SHA-256 with a given implementation: 0 portable, 1 SHA extensions (MV_EUNSUPPORTED if absent). */
 int mv_test_sha256_impl(unsigned char *out32, const unsigned char *msg, size_t msg_len, int impl);
-/* a·b mod p (a, b < p, big-endian): impl 0 portable mul, 1 mulx/adx mul, 2 portable squaring of a. */
+/* a·b mod p (a, b < p, big-endian): impl 0 portable mul, 1 mulx/adx mul; a·a mod p: impl 2 portable
+ * squaring, 3 mulx/adx squaring (MV_EUNSUPPORTED without BMI2/ADX). */
 int mv_test_fe_mul(unsigned char *out32, const unsigned char *a32, const unsigned char *b32, int impl);
 /* s^-1 mod n for 0 < s < n. */
 int mv_test_scalar_inverse(unsigned char *out32, const unsigned char *s32);
