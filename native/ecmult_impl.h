@@ -140,6 +140,20 @@ static void mv_ecmult_tables(mv_gej *r, const uint64_t *t1, const int d1[MV_WIND
     int i;
     mv_gej_set_infinity(r);
     mv_gej_set_infinity(&a2);
+    /* All table lines are known now: request them at once so the misses overlap (with hundreds
+     * of keys the tables do not stay in cache). A point may straddle two lines. */
+    for (i = 0; i < MV_WINDOWS; i++) {
+        if (d1[i]) {
+            const uint64_t *p = t1 + ((size_t)i * MV_TEETH + (size_t)(d1[i] > 0 ? d1[i] : -d1[i]) - 1) * 8;
+            __builtin_prefetch(p);
+            __builtin_prefetch(p + 7);
+        }
+        if (t2 != NULL && d2[i]) {
+            const uint64_t *p = t2 + ((size_t)i * MV_TEETH + (size_t)(d2[i] > 0 ? d2[i] : -d2[i]) - 1) * 8;
+            __builtin_prefetch(p);
+            __builtin_prefetch(p + 7);
+        }
+    }
     for (i = 0; i < MV_WINDOWS; i++) {
         if (d1[i] && t2 != NULL && d2[i]) {
             mv_table_get(&p1, t1, i, d1[i]);
