@@ -1,8 +1,13 @@
-/* manverify native ES256 (ECDSA P-256 / SHA-256) verification: a tiny ABI over byte buffers.
+/* SPDX-License-Identifier: Apache-2.0
  *
- * All memory is the caller's: a per-key table (mv_table_size() bytes) filled by mv_key_load()
- * and read by mv_verify(). The generator's table is simply the table of G, loaded the same way,
- * so the engine holds no state of its own. Variable-time code: it only ever sees public data.
+ * manverify native ES256 (ECDSA P-256 / SHA-256) verification: a tiny ABI over byte buffers,
+ * implemented by mv_native.c (test hooks and the CPU-feature report are in mv_native.h).
+ *
+ * All memory is the caller's: a per-key table (mv_table_size() bytes, 8-byte aligned) filled by
+ * mv_key_load() and only read afterwards, so one table serves any number of threads. The
+ * generator's table is simply the table of G, loaded the same way. The engine's only static
+ * state is the CPU-feature choice (SHA extensions, mulx/adx), made once and read-only after.
+ * Variable-time code: it only ever sees public data. No allocation, no I/O, never aborts.
  * Return codes: 1 valid, 0 invalid, negative MV_E* for misuse (bad length, uninitialised table).
  */
 #ifndef MV_H
