@@ -22,6 +22,9 @@ int mv_verify(const unsigned char *gtable, const unsigned char *qtable,
 int mv_verify_batch(const unsigned char *gtable, const unsigned char *const *qtables,
                     const unsigned char *const *msgs, const size_t *msg_lens,
                     const unsigned char *const *sigs, int *out, size_t n);
+int mv_verify_batch_packed(const unsigned char *gtable, const unsigned char *const *qtables,
+                           const unsigned char *msgs, size_t msgs_len, const size_t *offsets,
+                           const unsigned char *sigs, size_t sigs_len, int *out, size_t n);
 int mv_sha256(unsigned char *out32, const unsigned char *msg, size_t msg_len);
 int mv_table_mul(unsigned char *out65, const unsigned char *table, const unsigned char *k32);
 int mv_naive_mul(unsigned char *out65, const unsigned char *point65, const unsigned char *k32);

@@ -39,6 +39,15 @@ int mv_verify_batch(const unsigned char *gtable, const unsigned char *const *qta
                     const unsigned char *const *msgs, const size_t *msg_lens,
                     const unsigned char *const *sigs, int *out, size_t n);
 
+/* The same batch with the data packed (fewer Python objects per item): message i is
+ * msgs[offsets[i] .. offsets[i+1]) (offsets has n + 1 entries, non-decreasing, the last <= msgs_len),
+ * signature i is sigs[64 i .. 64 i + 64) (sigs_len == 64 n). Returns MV_EARG without touching out
+ * when these do not hold. A sub-range [lo, hi) of a packed batch is the call with qtables + lo,
+ * offsets + lo, sigs + 64 lo, out + lo and n = hi - lo (msgs unchanged). */
+int mv_verify_batch_packed(const unsigned char *gtable, const unsigned char *const *qtables,
+                           const unsigned char *msgs, size_t msgs_len, const size_t *offsets,
+                           const unsigned char *sigs, size_t sigs_len, int *out, size_t n);
+
 /* Test hooks over public data. */
 int mv_sha256(unsigned char *out32, const unsigned char *msg, size_t msg_len);
 /* out65 = k * P using the table (k: 32 bytes big-endian, any value); 0 ok, 1 if the result is infinity */

@@ -214,16 +214,34 @@ int mv_verify(const unsigned char *gtable, const unsigned char *qtable, const un
     return mv_sig_finish(gt, qt, &p, &w);
 }
 
-int mv_verify_batch(const unsigned char *gtable, const unsigned char *const *qtables,
-                    const unsigned char *const *msgs, const size_t *msg_lens,
-                    const unsigned char *const *sigs, int *out, size_t n) {
+/* The batch loop shared by both batch entry points: item k's message, length and signature come
+ * from the accessors below, so the packed form needs no pointer arrays. */
+typedef struct {
+    const unsigned char *const *msgs; /* pointer form */
+    const size_t *msg_lens;
+    const unsigned char *const *sigs;
+    const unsigned char *blob;        /* packed form */
+    const size_t *offsets;
+    const unsigned char *sig_blob;
+} mv_batch_src;
+
+static void mv_batch_item(const mv_batch_src *b, size_t k, const unsigned char **msg, size_t *len,
+                          const unsigned char **sig) {
+    if (b->offsets != NULL) {
+        *msg = b->blob == NULL ? NULL : b->blob + b->offsets[k];
+        *len = b->offsets[k + 1] - b->offsets[k];
+        *sig = b->sig_blob + 64 * k;
+    } else {
+        *msg = b->msgs[k];
+        *len = b->msg_lens[k];
+        *sig = b->sigs[k];
+    }
+}
+
+static void mv_batch_run(const uint64_t *gt, const unsigned char *const *qtables, const mv_batch_src *b,
+                         int *out, size_t n) {
     static const mv_sc one = {{1, 0, 0, 0}};
-    const uint64_t *gt = mv_table_points(gtable);
     size_t base, i;
-    if (gt == NULL) return MV_ETABLE;
-    if (n == 0) return MV_OK;
-    if (qtables == NULL || msgs == NULL || msg_lens == NULL || sigs == NULL || out == NULL) return MV_EARG;
-    mv_init();
     for (base = 0; base < n; base += MV_BATCH_CHUNK) {
         size_t m = n - base < MV_BATCH_CHUNK ? n - base : MV_BATCH_CHUNK;
         mv_sig p[MV_BATCH_CHUNK];
@@ -232,17 +250,19 @@ int mv_verify_batch(const unsigned char *gtable, const unsigned char *const *qta
         /* Montgomery's trick: one inversion for the chunk's s values. */
         acc = MV_SC_ONE_MONT;
         for (i = 0; i < m; i++) {
-            size_t k = base + i;
+            size_t k = base + i, len;
+            const unsigned char *msg, *sig;
             live[i] = 0;
             if (mv_table_points(qtables[k]) == NULL) {
                 out[k] = MV_ETABLE;
                 continue;
             }
-            if (sigs[k] == NULL || (msgs[k] == NULL && msg_lens[k] != 0)) {
+            mv_batch_item(b, k, &msg, &len, &sig);
+            if (sig == NULL || (msg == NULL && len != 0)) {
                 out[k] = MV_EARG;
                 continue;
             }
-            if (!mv_sig_parse(&p[i], msgs[k], msg_lens[k], sigs[k])) {
+            if (!mv_sig_parse(&p[i], msg, len, sig)) {
                 out[k] = MV_INVALID;
                 continue;
             }
@@ -263,6 +283,45 @@ int mv_verify_batch(const unsigned char *gtable, const unsigned char *const *qta
             out[base + i] = mv_sig_finish(gt, mv_table_points(qtables[base + i]), &p[i], &w);
         }
     }
+}
+
+int mv_verify_batch(const unsigned char *gtable, const unsigned char *const *qtables,
+                    const unsigned char *const *msgs, const size_t *msg_lens,
+                    const unsigned char *const *sigs, int *out, size_t n) {
+    const uint64_t *gt = mv_table_points(gtable);
+    mv_batch_src b;
+    if (gt == NULL) return MV_ETABLE;
+    if (n == 0) return MV_OK;
+    if (qtables == NULL || msgs == NULL || msg_lens == NULL || sigs == NULL || out == NULL) return MV_EARG;
+    memset(&b, 0, sizeof(b));
+    b.msgs = msgs;
+    b.msg_lens = msg_lens;
+    b.sigs = sigs;
+    mv_init();
+    mv_batch_run(gt, qtables, &b, out, n);
+    return MV_OK;
+}
+
+int mv_verify_batch_packed(const unsigned char *gtable, const unsigned char *const *qtables,
+                           const unsigned char *msgs, size_t msgs_len, const size_t *offsets,
+                           const unsigned char *sigs, size_t sigs_len, int *out, size_t n) {
+    const uint64_t *gt = mv_table_points(gtable);
+    mv_batch_src b;
+    size_t i;
+    if (gt == NULL) return MV_ETABLE;
+    if (n == 0) return MV_OK;
+    if (qtables == NULL || offsets == NULL || sigs == NULL || out == NULL || (msgs == NULL && msgs_len != 0))
+        return MV_EARG;
+    if (n > ((size_t)-1) / 64 || sigs_len != 64 * n || offsets[n] > msgs_len) return MV_EARG;
+    for (i = 0; i < n; i++) {
+        if (offsets[i] > offsets[i + 1]) return MV_EARG;
+    }
+    memset(&b, 0, sizeof(b));
+    b.blob = msgs;
+    b.offsets = offsets;
+    b.sig_blob = sigs;
+    mv_init();
+    mv_batch_run(gt, qtables, &b, out, n);
     return MV_OK;
 }
 

@@ -8,6 +8,7 @@ import hashlib
 import random
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from manverify import es256
 
@@ -174,3 +175,51 @@ def test_hooks_reject_blank_tables():
     one = (1).to_bytes(32, "big")
     assert lib.mv_test_lincomb(out, es256._GTABLE, blank, one, one) == -3
     assert lib.mv_test_table_entry(out, blank, 0, 1) == -3
+
+
+def test_packed_batch_matches_single_and_splits():
+    """mv_verify_batch_packed (what verify_many uses), whole and by sub-ranges, on 2 threads."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    privs = [ec.derive_private_key(d, ec.SECP256R1()) for d in (3, 5, 7)]
+    keys = [es256.key_from_public(k.public_key()) for k in privs]
+    ks, msgs, sigs = [], [], []
+    for i in range(150):
+        m = RNG.randbytes(i % 70)
+        r, s = decode_dss_signature(privs[i % 3].sign(m, ec.ECDSA(hashes.SHA256())))
+        sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        if i % 7 == 0:
+            sig = sig[:63]                       # wrong length: invalid
+        elif i % 11 == 0:
+            sig = bytes(64)                      # r = s = 0
+        elif i % 13 == 0:
+            m += b"!"                            # another message
+        ks.append(keys[(i + (i % 17 == 0)) % 3])  # sometimes the wrong key
+        msgs.append(m)
+        sigs.append(sig)
+    expect = [es256.verify(k, m, s) for k, m, s in zip(ks, msgs, sigs)]
+    assert 0 < sum(expect) < len(expect)
+    for threads in (1, 2, 3):
+        assert es256.verify_many(ks, msgs, sigs, threads=threads) == expect
+    assert es256.verify_many([], [], [], threads=2) == []
+
+
+def test_packed_batch_rejects_malformed_arguments():
+    k = es256.key_from_public(ec.derive_private_key(3, ec.SECP256R1()).public_key())
+    tables = ffi.new("unsigned char *[]", [k._table, k._table])
+    out = ffi.new("int[]", [7, 7])
+    sigs = bytes(128)
+    gt = es256._GTABLE
+    bad = [
+        (b"ab", 2, [0, 2, 1], sigs, 128),        # offsets decrease
+        (b"ab", 2, [0, 1, 3], sigs, 128),        # beyond msgs_len
+        (b"ab", 2, [0, 1, 2], sigs, 127),        # sigs_len != 64 n
+    ]
+    for msgs, mlen, offs, s, slen in bad:
+        rc = lib.mv_verify_batch_packed(gt, tables, msgs, mlen, ffi.new("size_t[]", offs), s, slen, out, 2)
+        assert rc == -1 and list(out) == [7, 7]
+    blank = ffi.new("unsigned char[]", lib.mv_table_size())
+    assert lib.mv_verify_batch_packed(blank, tables, b"ab", 2, ffi.new("size_t[]", [0, 1, 2]), sigs, 128, out, 2) == -3
+    assert lib.mv_verify_batch_packed(gt, tables, b"ab", 2, ffi.new("size_t[]", [0, 1, 2]), sigs, 128, out, 2) == 0
+    assert list(out) == [0, 0]
