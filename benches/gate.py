@@ -12,15 +12,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from manverify import bench, es256  # noqa: E402
 
-# name: (limit, target, direction) — "max": ratio must stay at or under the limit.
-# Five gate runs on a 2-core machine gave native 0.36-0.40 (one earlier outlier 0.58), full
-# verify 0.74-0.94 (0.98 once), 2-thread scaling 0.96-1.26; each limit is the worst seen plus
-# a margin of about a third of the spread, so noise alone does not fail CI but a real regression
-# (e.g. the native path silently falling back to OpenSSL, ~1.0) does.
+# name: (limit, target, direction) — "max": the ratio must stay at or under the limit.
+# Where the target is met, the limit is the target (for scaling, the target minus a noise
+# margin); where it is not met yet, the limit is a regression floor: the worst of repeated runs
+# plus a margin. 14 runs on the 2-vCPU dev box (shared with other work; load 0.4-0.7), 19:50-20:05:
+#   native verify / cryptography          0.244-0.29  -> limit 0.40 (target): 0.11 above the worst
+#       run, twice the spread; the portable field code (~1.5x slower) or losing the per-key table
+#       (~1.0) fails it.
+#   Verifier.verify / cryptography        0.505-0.74  -> target 0.50 not met (Python parsing and
+#       checks ~20 us + native ~17 us); floor 0.95 = worst + the whole spread (0.21); a fallback
+#       to OpenSSL (~1.2-1.3) fails it.
+#   es256.verify_many 2/1 threads, per-round upper quartile  1.85-2.06 -> limit 1.70 = target
+#       1.80 minus 0.10 (half the spread); a GIL held during native work gives ~1.0.
+#   Verifier.verify_many 2/1 threads, upper quartile         1.26-1.85 -> target 1.80 not met
+#       (per-call parsing holds the GIL); floor 1.10 = worst - 0.16, still above a fully
+#       serialised batch (<= 1.05).
+# Per-call ratios are medians of interleaved rounds; another process on the second core only
+# lowers a 2-thread rate, so scaling uses the upper quartile of back-to-back 1/2-thread pairs.
 LIMITS = {
-    "native verify / cryptography": (0.65, 0.40, "max"),
-    "Verifier.verify / cryptography": (1.30, 0.50, "max"),
-    "verify_many 2 threads / 1 thread": (0.85, 1.80, "min"),
+    "native verify / cryptography": (0.40, 0.40, "max"),
+    "Verifier.verify / cryptography": (0.95, 0.50, "max"),
+    "es256.verify_many 2 threads / 1": (1.70, 1.80, "min"),
+    "Verifier.verify_many 2 threads / 1": (1.10, 1.80, "min"),
 }
 
 
@@ -34,7 +47,8 @@ def main() -> int:
     observed = {
         "native verify / cryptography": ratios["es256.verify (native)"],
         "Verifier.verify / cryptography": ratios["Verifier.verify (cached cert)"],
-        "verify_many 2 threads / 1 thread": report["batch_scaling"],
+        "es256.verify_many 2 threads / 1": report["sig_batch_scaling_q3"],
+        "Verifier.verify_many 2 threads / 1": report["batch_scaling_q3"],
     }
     print(f"\n{'gate':36s} {'observed':>9s} {'limit':>7s} {'target':>7s}")
     failed = False

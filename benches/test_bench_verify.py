@@ -49,3 +49,17 @@ def test_verify_many_1_thread(benchmark, setup):
 
 def test_verify_many_2_threads(benchmark, setup):
     assert all(r.ok for r in benchmark(setup.verifier2.verify_many, setup.batch))
+
+
+def test_cold_key_load_and_verify(benchmark, setup):
+    """First use of a key: table build (mv_key_load) plus one verify."""
+    pp = setup.pp
+    assert benchmark(lambda: es256.verify(es256.key_from_public(setup.pub), pp.signing_input, pp.signature))
+
+
+def test_es256_verify_many_1_thread(benchmark, setup):
+    assert all(benchmark(es256.verify_many, *setup.sig_batch, threads=1))
+
+
+def test_es256_verify_many_2_threads(benchmark, setup):
+    assert all(benchmark(es256.verify_many, *setup.sig_batch, threads=2))
