@@ -15,7 +15,7 @@ from manverify import bench, es256  # noqa: E402
 # name: (limit, target, direction) — "max": the ratio must stay at or under the limit.
 # Where the target is met, the limit is the target (for scaling, the target minus a noise
 # margin); where it is not met yet, the limit is a regression floor: the worst of repeated runs
-# plus a margin. 14 runs on the 2-vCPU dev box (shared with other work; load 0.4-0.7), 19:50-20:05:
+# plus a margin. 14 runs on the 2-vCPU dev box (shared with other work; load 0.4-0.7), 19:40-19:50 UTC:
 #   native verify / cryptography          0.244-0.29  -> limit 0.40 (target): 0.11 above the worst
 #       run, twice the spread; the portable field code (~1.5x slower) or losing the per-key table
 #       (~1.0) fails it.
