@@ -223,3 +223,26 @@ def test_packed_batch_rejects_malformed_arguments():
     assert lib.mv_verify_batch_packed(blank, tables, b"ab", 2, ffi.new("size_t[]", [0, 1, 2]), sigs, 128, out, 2) == -3
     assert lib.mv_verify_batch_packed(gt, tables, b"ab", 2, ffi.new("size_t[]", [0, 1, 2]), sigs, 128, out, 2) == 0
     assert list(out) == [0, 0]
+
+
+def test_every_native_call_releases_the_gil(tmp_path):
+    """cffi's API mode wraps each C call in Py_BEGIN/END_ALLOW_THREADS; check the generated source
+    of native/build.py, so a future cdef/option change that stops it is caught."""
+    import importlib.util
+    from pathlib import Path
+
+    build_py = Path(__file__).resolve().parents[1] / "native" / "build.py"
+    if not build_py.exists():
+        pytest.skip("native/build.py is not beside the tests (installed package)")
+    spec = importlib.util.spec_from_file_location("_mv_build", build_py)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "gen.c"
+    mod.ffi.emit_c_code(str(out))
+    src = out.read_text()
+    wrappers = src.split("\nstatic PyObject *\n_cffi_f_")[1:]
+    names = [w.split("(", 1)[0] for w in wrappers]
+    assert "mv_verify" in names and "mv_verify_batch_packed" in names and "mv_key_load" in names
+    assert len(names) >= 16
+    for name, body in zip(names, wrappers):
+        assert "Py_BEGIN_ALLOW_THREADS" in body.split("\n}\n", 1)[0], name
