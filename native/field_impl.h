@@ -21,7 +21,7 @@ typedef struct {
 
 /* Add/subtract with carry. On x86-64 the intrinsics become one adc/sbb each; compilers turn the
  * __int128 form into setc/movzx sequences that made additions cost half a multiplication. */
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && !defined(MV_NO_ASM)
 #include <x86intrin.h>
 static inline unsigned char mv_addc(unsigned char c, uint64_t a, uint64_t b, uint64_t *out) {
     unsigned long long o;

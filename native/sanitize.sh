@@ -12,22 +12,31 @@ if [ "$what" = asan ] || [ "$what" = all ]; then
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
     git ls-files -z | xargs -0 -I{} cp --parents {} "$work"/
-    (
-        cd "$work"
-        MANVERIFY_CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-        MANVERIFY_LDFLAGS="-fsanitize=address,undefined" \
-            "$py" -c "import sys; sys.path.insert(0, 'native'); import build; build.ffi.compile(tmpdir='.', verbose=False)" >/dev/null
-        ls manverify/_native*.so >/dev/null
-        preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
-        loaded="$(LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 "$py" -c 'import manverify._native as m; print(m.__file__)')"
-        case "$loaded" in "$work"/*) ;; *) echo "sanitizer build not picked up (loaded $loaded)"; exit 1;; esac
-        nm -D "$loaded" | grep -q __asan_ || { echo "$loaded is not instrumented"; exit 1; }
-        echo "== ASan+UBSan: native tests against $loaded"
-        LD_PRELOAD="$preload" PYTHONMALLOC=malloc \
-        ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        MANVERIFY_BACKEND=native \
-            "$py" -m pytest -q -p no:cacheprovider --import-mode=prepend tests/test_es256.py tests/test_native_model.py tests/test_verifier.py
-    )
+    sanitize() {  # $1: extra compiler flags, $2: label, then the test files
+        local extra="$1" label="$2"
+        shift 2
+        (
+            cd "$work"
+            rm -f manverify/_native*.so
+            MANVERIFY_CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $extra" \
+            MANVERIFY_LDFLAGS="-fsanitize=address,undefined" \
+                "$py" -c "import sys; sys.path.insert(0, 'native'); import build; build.ffi.compile(tmpdir='.', verbose=False)" >/dev/null
+            ls manverify/_native*.so >/dev/null
+            preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+            loaded="$(LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 "$py" -c 'import manverify._native as m; print(m.__file__)')"
+            case "$loaded" in "$work"/*) ;; *) echo "sanitizer build not picked up (loaded $loaded)"; exit 1;; esac
+            nm -D "$loaded" | grep -q __asan_ || { echo "$loaded is not instrumented"; exit 1; }
+            echo "== ASan+UBSan ($label): native tests against $loaded"
+            LD_PRELOAD="$preload" PYTHONMALLOC=malloc \
+            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            MANVERIFY_BACKEND=native \
+                "$py" -m pytest -q -p no:cacheprovider --import-mode=prepend "$@"
+        )
+    }
+    # the build CI ships (mulx/adx field code and SHA extensions chosen at run time), then the
+    # portable C everywhere (-DMV_NO_ASM: __int128 carries, no asm, no SHA extensions)
+    sanitize "" "x86-64 paths" tests/test_es256.py tests/test_native_model.py tests/test_verifier.py
+    sanitize "-DMV_NO_ASM" "portable C" tests/test_es256.py tests/test_native_model.py
 fi
 
 if [ "$what" = valgrind ] || [ "$what" = all ]; then

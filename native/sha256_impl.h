@@ -56,7 +56,7 @@ static void mv_sha256_blocks_portable(uint32_t state[8], const unsigned char *da
     }
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MV_NO_ASM)
 #define MV_HAVE_SHANI_CODE 1
 #include <immintrin.h>
 
