@@ -114,17 +114,28 @@ static void mv_table_build(uint64_t *table, const mv_ge *p, mv_fe *zs, mv_fe *pr
         memcpy(bases[i].y.d, base_slots + i * 8 + 4, 32);
     }
 
-    /* multiples 1..2^(W-1) of each base in Jacobian form (x, y in the table slots, z in zs) */
-    for (i = 0; i < MV_WINDOWS; i++) {
-        mv_gej acc;
-        mv_gej_set_ge(&acc, &bases[i]);
+    /* multiples 1..2^(W-1) of each base in Jacobian form (x, y in the table slots, z in zs); two
+     * windows at a time so their independent addition chains overlap */
+    for (i = 0; i < MV_WINDOWS; i += 2) {
+        int two = i + 1 < MV_WINDOWS, w;
+        mv_gej acc[2];
+        mv_gej_set_ge(&acc[0], &bases[i]);
+        if (two) mv_gej_set_ge(&acc[1], &bases[i + 1]);
         for (k = 0; k < MV_TEETH; k++) {
-            uint64_t *s = table + ((size_t)i * MV_TEETH + (size_t)k) * 8;
-            if (k > 0) mv_gej_add_ge(&acc, &acc, &bases[i]); /* k = 1 doubles: handled inside */
+            if (k > 0) { /* k = 1 doubles: handled inside */
+                if (two) {
+                    mv_gej_add_ge_2(&acc[0], &bases[i], &acc[1], &bases[i + 1]);
+                } else {
+                    mv_gej_add_ge(&acc[0], &acc[0], &bases[i]);
+                }
+            }
             /* (k+1)·base is never infinity: k + 1 <= 2^(W-1) < n */
-            memcpy(s, acc.x.d, 32);
-            memcpy(s + 4, acc.y.d, 32);
-            zs[i * MV_TEETH + k] = acc.z;
+            for (w = 0; w <= two; w++) {
+                uint64_t *s = table + ((size_t)(i + w) * MV_TEETH + (size_t)k) * 8;
+                memcpy(s, acc[w].x.d, 32);
+                memcpy(s + 4, acc[w].y.d, 32);
+                zs[(i + w) * MV_TEETH + k] = acc[w].z;
+            }
         }
     }
     mv_batch_to_affine(table, zs, prefix, MV_TABLE_POINTS);
