@@ -226,6 +226,8 @@ class Verifier:
         if call.date is not None and abs(call.now - call.date) > self.max_age:
             return call, [], _failure(
                 403, f"Date header is {_ago(call.now - call.date)} (window ±{self.max_age} s)")
+        if len(values) == 1:
+            return call, [self._check_header(values[0], call)], None
         seen = set()
         checks = []
         for v in values:
@@ -238,9 +240,10 @@ class Verifier:
         return call, checks, None
 
     def _call(self, orig, dest, date, now) -> _Call:
-        for name, value in (("orig", orig), ("dest", dest), ("date", date)):
-            if value is not None and not isinstance(value, str):
-                raise UsageError(f"{name} must be a str or None, not {type(value).__name__}")
+        if not (type(orig) is str and type(dest) is str and date is None):
+            for name, value in (("orig", orig), ("dest", dest), ("date", date)):
+                if value is not None and not isinstance(value, str):
+                    raise UsageError(f"{name} must be a str or None, not {type(value).__name__}")
         if now is None:
             now = time.time()
         elif isinstance(now, bool) or not isinstance(now, (int, float)):
@@ -309,8 +312,7 @@ class Verifier:
         c.credential = outcome
         if not outcome.not_before <= claims.iat <= outcome.not_after:
             return c.fail(403, "iat is outside the signer certificate's validity period")
-        authorized = getattr(self.store, "authorizes", None)
-        if authorized is not None and not authorized(outcome, claims.orig_tn):
+        if (outcome.tn_ranges or outcome.tn_ones) and not self.store.authorizes(outcome, claims.orig_tn):
             return c.fail(437, f"certificate does not authorise calling number {claims.orig_tn}")
         return c
 
@@ -330,6 +332,12 @@ class Verifier:
             c.fail(438, "signature does not verify with the x5u certificate's key")
 
     def _verdict(self, call: _Call, checks: List[_Check]) -> Result:
+        if len(checks) == 1:
+            c = checks[0]
+            if c.code is None and c.ppt == "shaken" and call.dest is not None and (
+                    call.dest in c.claims.dest_tns
+                    or any(tn.same_destination(call.dest, d) for d in c.claims.dest_tns)):
+                return _passed(c, (c.result(),), "verified")
         headers = tuple(c.result() for c in checks)
         shaken = [c for c in checks if c.ppt == "shaken" or (self.profile == "rfc" and not c.ppt)]
         good = [c for c in shaken if c.code is None]
@@ -396,6 +404,8 @@ def _failure(code: int, detail: str, headers=(), c: Optional[_Check] = None) -> 
 
 
 def _identity_values(identity) -> List[Union[str, bytes]]:
+    if type(identity) is str:  # the common case: one header value
+        return [identity] if identity.strip() else []
     if identity is None:
         return []
     if isinstance(identity, (str, bytes)):
