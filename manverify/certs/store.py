@@ -315,11 +315,12 @@ class CertStore:
 
         threading.Thread(target=run, name="manverify-refresh", daemon=True).start()
 
-    def _obtain(self, x5u: str, now: float, refresh: bool = False) -> Tuple[Union[bytes, CredentialError], float]:
-        """(chain bytes or CredentialError(436), seconds they may be reused)."""
+    def _obtain(self, x5u: str, now: float, refresh: bool = False) -> Tuple[Union[bytes, CredentialError], float, bool]:
+        """(chain bytes or CredentialError(436), seconds they may be reused, whether they were
+        fetched just now and may go to the disk cache once trusted)."""
         data = self._local.get(x5u)
         if data is not None:
-            return data, float("inf")
+            return data, float("inf"), False
         if self._dir is not None:
             name = self._manifest.get(x5u) or Path(urlsplit(x5u).path).name
             if name and "/" not in name and "\\" not in name and name not in (".", ".."):
@@ -331,25 +332,25 @@ class CertStore:
                     data = None
                 if data is not None:
                     if len(data) > MAX_CHAIN_BYTES:
-                        return CredentialError(436, f"local copy {path} is larger than {MAX_CHAIN_BYTES} bytes"), self.negative_ttl
-                    return data, float("inf")
+                        return CredentialError(436, f"local copy {path} is larger than {MAX_CHAIN_BYTES} bytes"), self.negative_ttl, False
+                    return data, float("inf"), False
         if not refresh:
             cached = self._disk_read(x5u, now)
             if cached is not None:
                 self._stats["disk_hits"] += 1
-                return cached
+                return cached[0], cached[1], False
         if not self.fetch_enabled:
-            return CredentialError(436, f"no certificate for x5u {x5u} in the local copy (fetching is off)"), self.negative_ttl
+            return CredentialError(436, f"no certificate for x5u {x5u} in the local copy (fetching is off)"), self.negative_ttl, False
         self._stats["fetches"] += 1
         try:
             got = _fetch.fetch(x5u, allow_http=self.allow_http, allow_loopback=self.allow_loopback,
                                tls_context=self._tls, limits=self.limits, now=now)
         except _fetch.FetchError as e:
             self._stats["fetch_errors"] += 1
-            return CredentialError(436, f"cannot obtain x5u {x5u}: {e}"), self.negative_ttl
-        ttl = max(self.min_ttl, got.ttl or 0.0)
-        self._disk_write(x5u, got.body, now + ttl)
-        return got.body, ttl
+            return CredentialError(436, f"cannot obtain x5u {x5u}: {e}"), self.negative_ttl, False
+        # Not written to disk yet: only a chain that passes every check is shared with other
+        # workers, or a transient bad answer would be pinned there for a day.
+        return got.body, max(self.min_ttl, got.ttl or 0.0), True
 
     # ---------------------------------------------------------------- on-disk cache
     def _disk_path(self, x5u: str) -> Path:
@@ -414,8 +415,10 @@ class CertStore:
     # ---------------------------------------------------------------- evaluation
     def _evaluate(self, x5u: str, now: float, refresh: bool = False) -> _Entry:
         self._stats["loads"] += 1
-        data, ttl = self._obtain(x5u, now, refresh)
+        data, ttl, fetched = self._obtain(x5u, now, refresh)
         outcome, window, recheck = self._trust(x5u, data, now)
+        if fetched and not isinstance(outcome, CredentialError):
+            self._disk_write(x5u, data, now + ttl)
         if isinstance(outcome, CredentialError):
             self._stats["rejections"] += 1
             key = outcome.detail.split(":", 1)[-1].strip()[:60]

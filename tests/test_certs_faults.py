@@ -1,0 +1,44 @@
+"""Certificate store faults found in review: what a bad or hostile x5u must not be able to do to
+the cache (pin itself on disk, re-parse on every call, evict good credentials, grow the stats)."""
+import time
+
+import pytest
+
+from manverify import pki
+from manverify.certs import CertStore, Credential, CredentialError
+
+from .certserver import CertServer, Route, TLSLab
+from .conftest import NOW
+
+
+@pytest.fixture(scope="module")
+def tls():
+    return TLSLab()
+
+
+def fetching_store(lab, tls, srv, **kw):
+    return CertStore(trust_anchors=[lab.root.pem], allow_loopback=True, tls_ca=tls.ca_pem,
+                     https_ports=(srv.port,), total_timeout=1.0, connect_timeout=0.5, **kw)
+
+
+def test_a_bad_response_is_not_pinned_in_the_disk_cache(lab, tls, tmp_path):
+    # A transient bad answer (an error page served with 200, a half-deployed renewal) must be
+    # forgotten after the negative TTL, not kept on disk for a day by every worker.
+    with CertServer(tls) as srv:
+        srv.routes["/op.pem"] = Route(b"<html>maintenance</html>", content_type="text/plain")
+        store = fetching_store(lab, tls, srv, cache_dir=tmp_path, negative_ttl=1)
+        assert store.credential(srv.url("/op.pem"), NOW).code == 436
+        assert not list(tmp_path.glob("*.json"))
+        srv.routes["/op.pem"] = Route(lab.chain_pem)
+        assert isinstance(store.credential(srv.url("/op.pem"), NOW + 2), Credential)
+        assert srv.hits["/op.pem"] == 2
+        # An untrusted chain is obtained fine but must not be cached on disk either.
+        rogue = pki.lab_pki(now=NOW)
+        srv.routes["/rogue.pem"] = Route(rogue.chain_pem)
+        assert store.credential(srv.url("/rogue.pem"), NOW).code == 437
+        assert len(list(tmp_path.glob("*.json"))) == 1  # only the good chain
+    # A restarted worker finds the good chain on disk, with the server gone.
+    again = CertStore(trust_anchors=[lab.root.pem], cache_dir=tmp_path, allow_loopback=True,
+                      tls_ca=tls.ca_pem, https_ports=(srv.port,), total_timeout=1.0)
+    assert isinstance(again.credential(srv.url("/op.pem"), NOW + 3), Credential)
+    assert again.stats()["disk_hits"] == 1 and again.stats()["fetches"] == 0
