@@ -42,3 +42,22 @@ def test_a_bad_response_is_not_pinned_in_the_disk_cache(lab, tls, tmp_path):
                       tls_ca=tls.ca_pem, https_ports=(srv.port,), total_timeout=1.0)
     assert isinstance(again.credential(srv.url("/op.pem"), NOW + 3), Credential)
     assert again.stats()["disk_hits"] == 1 and again.stats()["fetches"] == 0
+
+
+def test_an_expired_chain_is_not_parsed_again_on_every_call(lab, tls, tmp_path):
+    old = pki.make_signer(lab.intermediate, not_before=NOW - 400 * 86400, not_after=NOW - 86400)
+    x5u = "https://certs.example.fr/old.pem"
+    store = CertStore(trust_anchors=[lab.root.pem], certificates={x5u: old.pem + lab.intermediate.pem},
+                      negative_ttl=30)
+    for i in range(20):
+        r = store.credential(x5u, NOW + i)
+        assert r.code == 437 and "expired" in r.detail
+    assert store.stats()["loads"] == 1
+    assert store.credential(x5u, NOW + 31).code == 437 and store.stats()["loads"] == 2
+    # Fetched, it is neither re-fetched per call nor shared through the disk cache.
+    with CertServer(tls) as srv:
+        srv.routes["/old.pem"] = Route(old.pem + lab.intermediate.pem)
+        store = fetching_store(lab, tls, srv, cache_dir=tmp_path)
+        for i in range(5):
+            assert store.credential(srv.url("/old.pem"), NOW + i).code == 437
+        assert srv.hits["/old.pem"] == 1 and not list(tmp_path.glob("*.json"))

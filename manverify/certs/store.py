@@ -417,14 +417,20 @@ class CertStore:
         self._stats["loads"] += 1
         data, ttl, fetched = self._obtain(x5u, now, refresh)
         outcome, window, recheck = self._trust(x5u, data, now)
-        if fetched and not isinstance(outcome, CredentialError):
-            self._disk_write(x5u, data, now + ttl)
         if isinstance(outcome, CredentialError):
             self._stats["rejections"] += 1
             key = outcome.detail.split(":", 1)[-1].strip()[:60]
             self._rejections[key] = self._rejections.get(key, 0) + 1
             until = now + (ttl if isinstance(data, CredentialError) else self.negative_ttl)
             return _Entry(outcome, float("-inf"), float("inf"), until, until)
+        if now > window[1]:
+            # Expired already: the warm path answers 437 from this entry, and the URL is looked
+            # at again after the negative TTL (a renewal may be published there) — not on
+            # every call, which would parse and validate the chain (and fetch it) each time.
+            until = now + self.negative_ttl
+            return _Entry(outcome, window[0], window[1], until, until)
+        if fetched:
+            self._disk_write(x5u, data, now + ttl)
         expires = min(now + ttl, window[1] + 1.0, recheck)
         lifetime = max(0.0, expires - now)
         refresh = expires if self.refresh_ahead >= 1 else now + self.refresh_ahead * lifetime
