@@ -61,3 +61,23 @@ def test_an_expired_chain_is_not_parsed_again_on_every_call(lab, tls, tmp_path):
         for i in range(5):
             assert store.credential(srv.url("/old.pem"), NOW + i).code == 437
         assert srv.hits["/old.pem"] == 1 and not list(tmp_path.glob("*.json"))
+
+
+def test_rejection_counters_are_keyed_by_reason_not_by_url(lab, tls):
+    store = CertStore(trust_anchors=[lab.root.pem], fetch=False)
+    for i in range(50):
+        r = store.credential(f"https://h{i}.example.fr/a.pem", NOW)
+        assert r.code == 436 and r.reason == "not-in-local-copy" and f"h{i}.example.fr" in r.detail
+    assert store.stats()["rejections_by_reason"] == {"not-in-local-copy": 50}
+    rules = CertStore(trust_anchors=[lab.root.pem])
+    for url in ("http://a.example.fr/x.pem", "https://10.0.0.1/x.pem", "https://a.example.fr:9/x.pem"):
+        rules.credential(url, NOW)
+    assert rules.stats()["rejections_by_reason"] == {"fetch-url": 2, "fetch-address": 1}
+    old = pki.make_signer(lab.intermediate, not_before=NOW - 400 * 86400, not_after=NOW - 86400)
+    x5u = "https://certs.example.fr/old.pem"
+    expired = CertStore(trust_anchors=[lab.root.pem], certificates={x5u: old.pem + lab.intermediate.pem})
+    assert expired.credential(x5u, NOW).reason == "expired"
+    assert expired.stats()["rejections_by_reason"] == {"expired": 1}
+    with CertServer(tls) as srv:
+        srv.routes["/r.pem"] = Route(b"", status=302, headers={"Location": "https://127.0.0.1/"})
+        assert fetching_store(lab, tls, srv).credential(srv.url("/r.pem"), NOW).reason == "fetch-redirect"

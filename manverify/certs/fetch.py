@@ -27,7 +27,13 @@ CRL_TYPES = ACCEPTED_TYPES | {"application/pkix-crl", "application/x-pkcs7-crl"}
 
 
 class FetchError(Exception):
-    """The chain could not be obtained; the message says why (it becomes a 436 detail)."""
+    """The chain could not be obtained; the message says why (it becomes a 436 detail) and
+    `kind` names the failure class for counters (url, dns, address, connect, tls, timeout,
+    redirect, http-status, content-type, oversized, protocol)."""
+
+    def __init__(self, message: str, kind: str = "protocol"):
+        super().__init__(message)
+        self.kind = kind
 
 
 class Fetched(NamedTuple):
@@ -46,26 +52,26 @@ class Limits(NamedTuple):
 def check_url(url: str, allow_http: bool, ports=DEFAULT_PORTS) -> Tuple[str, str, int, str]:
     """(scheme, host, port, path) when `url` is an acceptable x5u, else FetchError."""
     if not isinstance(url, str) or len(url) > 2048:
-        raise FetchError("x5u is not a URL of at most 2048 characters")
+        raise FetchError("x5u is not a URL of at most 2048 characters", "url")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as e:
-        raise FetchError(f"x5u {url!r} is not a valid URL: {e}") from None
+        raise FetchError(f"x5u {url!r} is not a valid URL: {e}", "url") from None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http") or (scheme == "http" and not allow_http):
-        raise FetchError(f"x5u {url!r} is not https")
+        raise FetchError(f"x5u {url!r} is not https", "url")
     if parts.username is not None or parts.password is not None:
-        raise FetchError("x5u must not carry user information")
+        raise FetchError("x5u must not carry user information", "url")
     if parts.query or parts.fragment or "?" in url or "#" in url:
-        raise FetchError("x5u must not carry a query or fragment")
+        raise FetchError("x5u must not carry a query or fragment", "url")
     host = parts.hostname
     if not host:
-        raise FetchError(f"x5u {url!r} has no host")
+        raise FetchError(f"x5u {url!r} has no host", "url")
     if port is None:
         port = 443 if scheme == "https" else 80
     if scheme == "https" and port not in ports:
-        raise FetchError(f"x5u port {port} is not one of {', '.join(map(str, ports))}")
+        raise FetchError(f"x5u port {port} is not one of {', '.join(map(str, ports))}", "url")
     return scheme, host, port, parts.path or "/"
 
 
@@ -83,14 +89,14 @@ def resolve(host: str, port: int, allow_loopback: bool) -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, OSError) as e:
-        raise FetchError(f"cannot resolve {host}: {e}") from None
+        raise FetchError(f"cannot resolve {host}: {e}", "dns") from None
     refused = []
     for family, _, _, _, sockaddr in infos:
         ip = sockaddr[0]
         if _allowed_address(ip, allow_loopback):
             return ip
         refused.append(ip)
-    raise FetchError(f"{host} resolves only to private or special-purpose addresses ({', '.join(refused[:3])})")
+    raise FetchError(f"{host} resolves only to private or special-purpose addresses ({', '.join(refused[:3])})", "address")
 
 
 def fetch(
@@ -114,12 +120,12 @@ def fetch(
         # Plain http for an x5u is a lab mode: only ever towards this machine.
         ip = resolve(host, port, allow_loopback or scheme == "http")
         if scheme == "http" and not ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback:
-            raise FetchError("http x5u is allowed on loopback only")
+            raise FetchError("http x5u is allowed on loopback only", "address")
     deadline = time.monotonic() + limits.total_timeout
     try:
         sock = socket.create_connection((ip, port), timeout=min(limits.connect_timeout, limits.total_timeout))
     except OSError as e:
-        raise FetchError(f"cannot connect to {host}:{port}: {_reason(e)}") from None
+        raise FetchError(f"cannot connect to {host}:{port}: {_reason(e)}", "connect") from None
     try:
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         if scheme == "https":
@@ -127,7 +133,7 @@ def fetch(
             try:
                 sock = ctx.wrap_socket(sock, server_hostname=host)
             except (ssl.SSLError, ssl.CertificateError, OSError) as e:
-                raise FetchError(f"TLS with {host}:{port} failed: {_reason(e)}") from None
+                raise FetchError(f"TLS with {host}:{port} failed: {_reason(e)}", "tls") from None
         conn = http.client.HTTPConnection(host, port, timeout=deadline - time.monotonic())
         conn.sock = sock  # the socket we connected to the checked address
         try:
@@ -138,33 +144,33 @@ def fetch(
             })
             resp = conn.getresponse()
             if 300 <= resp.status < 400:
-                raise FetchError(f"x5u answered {resp.status} {resp.reason}: redirects are not followed")
+                raise FetchError(f"x5u answered {resp.status} {resp.reason}: redirects are not followed", "redirect")
             if resp.status != 200:
-                raise FetchError(f"x5u answered {resp.status} {resp.reason}")
+                raise FetchError(f"x5u answered {resp.status} {resp.reason}", "http-status")
             ctype = (resp.getheader("Content-Type") or "").split(";", 1)[0].strip().lower()
             if ctype not in (CRL_TYPES if any_http_host else ACCEPTED_TYPES):
-                raise FetchError(f"x5u served {ctype!r}, not a certificate chain")
+                raise FetchError(f"x5u served {ctype!r}, not a certificate chain", "content-type")
             length = resp.getheader("Content-Length")
             if length and length.isdigit() and int(length) > limits.max_bytes:
-                raise FetchError(f"x5u response is {length} bytes, larger than the {limits.max_bytes}-byte limit")
+                raise FetchError(f"x5u response is {length} bytes, larger than the {limits.max_bytes}-byte limit", "oversized")
             body = bytearray()
             while len(body) <= limits.max_bytes:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise FetchError(f"x5u took longer than {limits.total_timeout:g} s")
+                    raise FetchError(f"x5u took longer than {limits.total_timeout:g} s", "timeout")
                 sock.settimeout(remaining)
                 chunk = resp.read1(16384) if hasattr(resp, "read1") else resp.read(16384)
                 if not chunk:
                     break
                 body += chunk
             if len(body) > limits.max_bytes:
-                raise FetchError(f"x5u response is larger than {limits.max_bytes} bytes")
+                raise FetchError(f"x5u response is larger than {limits.max_bytes} bytes", "oversized")
             ttl = _freshness(resp, time.time() if now is None else now)
             return Fetched(bytes(body), ctype, ttl)
         except FetchError:
             raise
         except socket.timeout:
-            raise FetchError(f"x5u took longer than {limits.total_timeout:g} s") from None
+            raise FetchError(f"x5u took longer than {limits.total_timeout:g} s", "timeout") from None
         except (http.client.HTTPException, OSError, ValueError) as e:
             raise FetchError(f"x5u fetch failed: {_reason(e)}") from None
         finally:

@@ -28,7 +28,15 @@ class Credential:
 
 @dataclass(frozen=True)
 class CredentialError:
-    """Why no credential: 436 (cannot be obtained/parsed) or 437 (obtained but not acceptable)."""
+    """Why no credential: 436 (cannot be obtained/parsed) or 437 (obtained but not acceptable).
+
+    `detail` is for humans; `reason` is a short stable slug for counters and alerts (the keys of
+    CertStore.stats()["rejections_by_reason"]): fetch-<kind> (url, dns, address, connect, tls,
+    timeout, redirect, http-status, content-type, oversized, protocol), not-in-local-copy,
+    oversized, unparsable, too-many-certs, busy, profile, no-common-validity, untrusted,
+    expired, not-yet-valid, spc-not-allowed, bad-key, revoked, crl-unavailable.
+    """
 
     code: int
     detail: str
+    reason: str = ""

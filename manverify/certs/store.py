@@ -238,9 +238,9 @@ class CertStore:
             self._stats["negative_hits"] += 1
             return outcome
         if now < entry.valid_from:
-            return CredentialError(437, f"certificate chain for {x5u} is not valid before {_when(entry.valid_from):%Y-%m-%d %H:%M:%SZ}")
+            return CredentialError(437, f"certificate chain for {x5u} is not valid before {_when(entry.valid_from):%Y-%m-%d %H:%M:%SZ}", "not-yet-valid")
         if now > entry.valid_until:
-            return CredentialError(437, f"certificate chain for {x5u} expired at {_when(entry.valid_until):%Y-%m-%d %H:%M:%SZ}")
+            return CredentialError(437, f"certificate chain for {x5u} expired at {_when(entry.valid_until):%Y-%m-%d %H:%M:%SZ}", "expired")
         return outcome
 
     def warm(self, urls: Iterable[str], now: Optional[float] = None) -> Dict[str, Union[Credential, CredentialError]]:
@@ -284,7 +284,7 @@ class CertStore:
                 entry = self._cache.get(x5u)
             if entry is not None:
                 return entry
-            return _Entry(CredentialError(436, f"certificate for {x5u} is still being fetched"),
+            return _Entry(CredentialError(436, f"certificate for {x5u} is still being fetched", "busy"),
                           float("-inf"), float("inf"), now, now)
         try:
             entry = self._evaluate(x5u, now)
@@ -332,7 +332,7 @@ class CertStore:
                     data = None
                 if data is not None:
                     if len(data) > MAX_CHAIN_BYTES:
-                        return CredentialError(436, f"local copy {path} is larger than {MAX_CHAIN_BYTES} bytes"), self.negative_ttl, False
+                        return CredentialError(436, f"local copy {path} is larger than {MAX_CHAIN_BYTES} bytes", "oversized"), self.negative_ttl, False
                     return data, float("inf"), False
         if not refresh:
             cached = self._disk_read(x5u, now)
@@ -340,14 +340,14 @@ class CertStore:
                 self._stats["disk_hits"] += 1
                 return cached[0], cached[1], False
         if not self.fetch_enabled:
-            return CredentialError(436, f"no certificate for x5u {x5u} in the local copy (fetching is off)"), self.negative_ttl, False
+            return CredentialError(436, f"no certificate for x5u {x5u} in the local copy (fetching is off)", "not-in-local-copy"), self.negative_ttl, False
         self._stats["fetches"] += 1
         try:
             got = _fetch.fetch(x5u, allow_http=self.allow_http, allow_loopback=self.allow_loopback,
                                tls_context=self._tls, limits=self.limits, now=now)
         except _fetch.FetchError as e:
             self._stats["fetch_errors"] += 1
-            return CredentialError(436, f"cannot obtain x5u {x5u}: {e}"), self.negative_ttl, False
+            return CredentialError(436, f"cannot obtain x5u {x5u}: {e}", f"fetch-{e.kind}"), self.negative_ttl, False
         # Not written to disk yet: only a chain that passes every check is shared with other
         # workers, or a transient bad answer would be pinned there for a day.
         return got.body, max(self.min_ttl, got.ttl or 0.0), True
@@ -418,11 +418,11 @@ class CertStore:
         data, ttl, fetched = self._obtain(x5u, now, refresh)
         outcome, window, recheck = self._trust(x5u, data, now)
         if isinstance(outcome, CredentialError):
-            self._stats["rejections"] += 1
-            key = outcome.detail.split(":", 1)[-1].strip()[:60]
-            self._rejections[key] = self._rejections.get(key, 0) + 1
+            self._reject(outcome.reason)
             until = now + (ttl if isinstance(data, CredentialError) else self.negative_ttl)
             return _Entry(outcome, float("-inf"), float("inf"), until, until)
+        if not window[0] <= now <= window[1]:
+            self._reject("expired" if now > window[1] else "not-yet-valid")
         if now > window[1]:
             # Expired already: the warm path answers 437 from this entry, and the URL is looked
             # at again after the negative TTL (a renewal may be published there) — not on
@@ -436,44 +436,51 @@ class CertStore:
         refresh = expires if self.refresh_ahead >= 1 else now + self.refresh_ahead * lifetime
         return _Entry(outcome, window[0], window[1], expires, refresh)
 
+    def _reject(self, reason: str) -> None:
+        # Keyed by a fixed slug, never by text carrying the URL: callers choose x5u values, and
+        # the counters must not grow with them.
+        self._stats["rejections"] += 1
+        reason = reason or "other"
+        self._rejections[reason] = self._rejections.get(reason, 0) + 1
+
     def _trust(self, x5u: str, data, now: float):
         if isinstance(data, CredentialError):
             return data, None, None
         if len(data) > MAX_CHAIN_BYTES:
-            return CredentialError(436, f"certificate chain at {x5u} is larger than {MAX_CHAIN_BYTES} bytes"), None, None
+            return CredentialError(436, f"certificate chain at {x5u} is larger than {MAX_CHAIN_BYTES} bytes", "oversized"), None, None
         try:
             certs = load_certificates(data)
         except ValueError as e:
-            return CredentialError(436, f"certificate at {x5u} cannot be parsed: {e}"), None, None
+            return CredentialError(436, f"certificate at {x5u} cannot be parsed: {e}", "unparsable"), None, None
         if len(certs) > MAX_CHAIN_CERTS:
-            return CredentialError(436, f"certificate chain at {x5u} has more than {MAX_CHAIN_CERTS} certificates"), None, None
+            return CredentialError(436, f"certificate chain at {x5u} has more than {MAX_CHAIN_CERTS} certificates", "too-many-certs"), None, None
         signer, intermediates = certs[0], certs[1:]
         problem = _profile.check_end_entity(signer, self.profile, self.accept_missing_policy)
         if problem:
-            return CredentialError(437, f"signer certificate {x5u}: {problem}"), None, None
+            return CredentialError(437, f"signer certificate {x5u}: {problem}", "profile"), None, None
         # Validate the path at a time inside every certificate's validity, so that a chain
         # pre-loaded before its notBefore (MAN issues certificates a week ahead) becomes good
         # when its time comes; the call's `now` is compared with that window per call.
         start = max(c.not_valid_before_utc.timestamp() for c in certs)
         end = min(c.not_valid_after_utc.timestamp() for c in certs)
         if start > end:
-            return CredentialError(437, f"certificate chain at {x5u} has no common validity period"), None, None
+            return CredentialError(437, f"certificate chain at {x5u} has no common validity period", "no-common-validity"), None, None
         at = min(max(now, start), end)
         try:
             path = self._validate_path(signer, intermediates, at)
         except verification.VerificationError as e:
-            return CredentialError(437, f"signer certificate {x5u} is not trusted: {_short(e)}"), None, None
+            return CredentialError(437, f"signer certificate {x5u} is not trusted: {_short(e)}", "untrusted"), None, None
         revoked, recheck = self._revocation(signer, path, now)
         if revoked:
             return revoked, None, None
         tn_auth = _profile.tn_auth_list(signer)
         spc = tn_auth.spcs[0] if tn_auth and tn_auth.spcs else None
         if self.spc_allowlist is not None and spc not in self.spc_allowlist:
-            return CredentialError(437, f"SPC {spc!r} of {x5u} is not on the operator allow-list"), None, None
+            return CredentialError(437, f"SPC {spc!r} of {x5u} is not on the operator allow-list", "spc-not-allowed"), None, None
         try:
             key = es256.key_from_public(signer.public_key())
         except es256.InvalidKey as e:
-            return CredentialError(437, f"signer key of {x5u}: {e}"), None, None
+            return CredentialError(437, f"signer key of {x5u}: {e}", "bad-key"), None, None
         credential = Credential(
             x5u=x5u,
             key=key,
@@ -535,17 +542,17 @@ class CertStore:
         detail = "; ".join(problems) or "no usable CRL"
         if self.crl_policy == "fail-open":
             return None, now + self.negative_ttl
-        return CredentialError(437, f"revocation status unknown ({detail}); crl_policy is fail-closed"), None
+        return CredentialError(437, f"revocation status unknown ({detail}); crl_policy is fail-closed", "crl-unavailable"), None
 
     def _apply(self, crl_obj, crl_signer, signer, indirect, now, recheck):
         problem = _crl.check_crl(crl_obj, crl_signer, now, self.crl_refresh)
         if problem:
             if self.crl_policy == "fail-open":
                 return None, now + self.negative_ttl
-            return CredentialError(437, f"revocation status unknown ({problem}); crl_policy is fail-closed"), None
+            return CredentialError(437, f"revocation status unknown ({problem}); crl_policy is fail-closed", "crl-unavailable"), None
         self._crl_checked = time.time()
         if _crl.is_revoked(crl_obj, signer, indirect):
-            return CredentialError(437, f"signer certificate serial {signer.serial_number:x} is revoked"), None
+            return CredentialError(437, f"signer certificate serial {signer.serial_number:x} is revoked", "revoked"), None
         if crl_obj.next_update_utc is not None:
             recheck = min(recheck, crl_obj.next_update_utc.timestamp())
         return None, recheck
