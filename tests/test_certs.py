@@ -240,7 +240,7 @@ def test_negative_caching(lab, tls):
         assert srv.hits["/missing.pem"] == 1
         assert store.credential(url, NOW + 31).code == 436
         assert srv.hits["/missing.pem"] == 2
-        assert store.stats()["negative_hits"] >= 5
+        assert store.stats()["negative_hits"] == 4  # answers from the cached failure; the first was a miss
 
 
 def test_single_flight(lab, tls):

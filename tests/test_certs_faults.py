@@ -81,3 +81,27 @@ def test_rejection_counters_are_keyed_by_reason_not_by_url(lab, tls):
     with CertServer(tls) as srv:
         srv.routes["/r.pem"] = Route(b"", status=302, headers={"Location": "https://127.0.0.1/"})
         assert fetching_store(lab, tls, srv).credential(srv.url("/r.pem"), NOW).reason == "fetch-redirect"
+
+
+def test_junk_x5u_values_cannot_evict_good_credentials(lab):
+    store = CertStore(trust_anchors=[lab.root.pem], certificates={lab.x5u: lab.chain_pem}, fetch=False,
+                      max_entries=8)
+    good = store.credential(lab.x5u, NOW)
+    assert isinstance(good, Credential)
+    for i in range(100):
+        assert store.credential(f"https://junk{i}.example.fr/x.pem", NOW).code == 436
+    assert store.credential(lab.x5u, NOW) is good
+    s = store.stats()
+    assert s["loads"] == 101 and s["entries"] == 1 and s["failed_entries"] == 8
+    # negative_hits counts answers served from a cached failure, not first failures
+    assert s["negative_hits"] == 0
+    store.credential("https://junk99.example.fr/x.pem", NOW + 1)
+    assert store.stats()["negative_hits"] == 1
+
+
+@pytest.mark.parametrize("x5u", [None, b"https://certs.example.fr/op1001.pem", 5, ["a"], {"a": 1}])
+def test_x5u_of_the_wrong_type_is_436(lab, tmp_path, x5u):
+    store = CertStore(trust_anchors=[lab.root.pem], certificates=tmp_path)
+    r = store.credential(x5u, NOW)
+    assert r.code == 436 and "string" in r.detail
+

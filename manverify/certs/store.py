@@ -102,7 +102,8 @@ class CertStore:
                              CRL issuer is not in the chain or the anchors
       accept_missing_policy  MAN: accept certificates issued before the CP (no policy extension)
       spc_allowlist          only these Service Provider Codes may sign (None: any)
-      max_entries            bound of the in-memory cache
+      max_entries            bound of the in-memory cache (credentials; failures have their own
+                             cache of the same size, so junk x5u values cannot evict credentials)
     """
 
     def __init__(
@@ -176,7 +177,8 @@ class CertStore:
             except OSError as e:
                 raise ConfigError(f"cannot create cache_dir {self._cache_dir}: {e.strerror}") from None
         self.cache_dir_max_files = int(cache_dir_max_files)
-        self._cache: LRUCache = LRUCache(maxsize=max_entries)
+        self._cache: LRUCache = LRUCache(maxsize=max_entries)  # x5u -> _Entry holding a Credential
+        self._failed: LRUCache = LRUCache(maxsize=max_entries)  # x5u -> _Entry holding a CredentialError
         self._lock = threading.Lock()
         self._inflight: Dict[str, threading.Event] = {}
         self._refreshing: set = set()
@@ -223,10 +225,14 @@ class CertStore:
     # ---------------------------------------------------------------- the per-call path
     def credential(self, x5u: str, now: float) -> Union[Credential, CredentialError]:
         """The trusted credential for x5u at time `now`; never raises for call data."""
+        if type(x5u) is not str:  # an unhashable value would make the cache lookup raise
+            return CredentialError(436, f"x5u must be a URL string, not {type(x5u).__name__}", "fetch-url")
         with self._lock:  # cachetools caches are not thread-safe; the lock is uncontended in practice
-            entry = self._cache.get(x5u)
+            entry = self._cache.get(x5u) or self._failed.get(x5u)
             if entry is not None and now < entry.expires:
                 self._stats["hits"] += 1
+                if isinstance(entry.outcome, CredentialError):
+                    self._stats["negative_hits"] += 1
             else:
                 self._stats["misses"] += 1
         if entry is None or now >= entry.expires:
@@ -235,7 +241,6 @@ class CertStore:
             self._refresh_in_background(x5u, now)
         outcome = entry.outcome
         if isinstance(outcome, CredentialError):
-            self._stats["negative_hits"] += 1
             return outcome
         if now < entry.valid_from:
             return CredentialError(437, f"certificate chain for {x5u} is not valid before {_when(entry.valid_from):%Y-%m-%d %H:%M:%SZ}", "not-yet-valid")
@@ -254,6 +259,7 @@ class CertStore:
         """Counters a proxy can export: cache hits/misses, fetches, rejections by reason, CRL age."""
         out = dict(self._stats)
         out["entries"] = len(self._cache)
+        out["failed_entries"] = len(self._failed)
         out["rejections_by_reason"] = dict(self._rejections)
         out["crl_age"] = None if self._crl_checked is None else max(0.0, time.time() - self._crl_checked)
         return out
@@ -281,20 +287,36 @@ class CertStore:
         if not leader:
             event.wait(self.limits.total_timeout + 1.0)
             with self._lock:
-                entry = self._cache.get(x5u)
-            if entry is not None:
+                entry = self._cache.get(x5u) or self._failed.get(x5u)
+            if entry is not None and now < entry.expires:
                 return entry
             return _Entry(CredentialError(436, f"certificate for {x5u} is still being fetched", "busy"),
                           float("-inf"), float("inf"), now, now)
         try:
-            entry = self._evaluate(x5u, now)
-            with self._lock:
-                self._cache[x5u] = entry
+            try:
+                entry = self._evaluate(x5u, now)
+            except Exception as e:  # a library surprise on hostile input must not reach the call
+                self._reject("internal")
+                entry = _Entry(CredentialError(436, f"certificate at {x5u} could not be evaluated: "
+                                                    f"{type(e).__name__}: {_short(e)}", "internal"),
+                               float("-inf"), float("inf"), now + self.negative_ttl, now + self.negative_ttl)
+            self._store(x5u, entry)
             return entry
         finally:
             with self._lock:
                 del self._inflight[x5u]
             event.set()
+
+    def _store(self, x5u: str, entry: _Entry) -> None:
+        # Failures live in their own bounded cache: a stream of junk x5u values (chosen by
+        # callers) can only evict other failures, never the credentials of real signers.
+        with self._lock:
+            if isinstance(entry.outcome, CredentialError):
+                self._failed[x5u] = entry
+                self._cache.pop(x5u, None)
+            else:
+                self._cache[x5u] = entry
+                self._failed.pop(x5u, None)
 
     def _refresh_in_background(self, x5u: str, now: float) -> None:
         with self._lock:
@@ -305,15 +327,22 @@ class CertStore:
         def run():
             try:
                 entry = self._evaluate(x5u, now, refresh=True)
-                if not isinstance(entry.outcome, CredentialError):
-                    with self._lock:
-                        self._cache[x5u] = entry
+                # A transient failure keeps the entry in use until it expires; a revocation
+                # found on the way replaces it at once.
+                if not isinstance(entry.outcome, CredentialError) or entry.outcome.reason == "revoked":
+                    self._store(x5u, entry)
                 self._stats["refreshes"] += 1
+            except Exception:  # the entry simply expires and is loaded again by a call
+                pass
             finally:
                 with self._lock:
                     self._refreshing.discard(x5u)
 
-        threading.Thread(target=run, name="manverify-refresh", daemon=True).start()
+        try:
+            threading.Thread(target=run, name="manverify-refresh", daemon=True).start()
+        except RuntimeError:  # no thread available: the entry is reloaded when it expires
+            with self._lock:
+                self._refreshing.discard(x5u)
 
     def _obtain(self, x5u: str, now: float, refresh: bool = False) -> Tuple[Union[bytes, CredentialError], float, bool]:
         """(chain bytes or CredentialError(436), seconds they may be reused, whether they were
