@@ -105,3 +105,68 @@ def test_x5u_of_the_wrong_type_is_436(lab, tmp_path, x5u):
     r = store.credential(x5u, NOW)
     assert r.code == 436 and "string" in r.detail
 
+
+
+def test_a_revocation_found_by_the_background_refresh_replaces_the_entry(lab, tmp_path):
+    x5u = "https://certs.example.fr/rv.pem"
+    signer = pki.make_signer(lab.intermediate, now=NOW, crl_url="http://crl.example.fr/ca.crl")
+    crl_file = tmp_path / "ca.crl"
+    crl_file.write_bytes(pki.crl_pem(pki.make_crl(lab.intermediate, [], now=NOW, next_update_days=1)))
+    store = CertStore(trust_anchors=[lab.root.pem], certificates={x5u: signer.pem + lab.intermediate.pem},
+                      crls=[str(crl_file)], fetch=False, crl_refresh=1000)
+    assert isinstance(store.credential(x5u, NOW), Credential)
+    crl_file.write_bytes(pki.crl_pem(pki.make_crl(lab.intermediate, [signer.cert], now=NOW + 950)))
+    store.credential(x5u, NOW + 950)  # 95 % of the 1000 s revocation lifetime: refresh behind the call
+    deadline = time.monotonic() + 5
+    while store.stats()["refreshes"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    r = store.credential(x5u, NOW + 951)
+    assert isinstance(r, CredentialError) and r.reason == "revoked"
+
+
+def test_local_crl_files_are_read_again_when_the_sync_replaces_them(lab, tmp_path):
+    # MAN local mode: no fetching; the operator's job replaces the CRL file daily. Before this,
+    # the store kept the CRL read at start-up and failed every call once it went stale.
+    x5u = "https://certs.example.fr/s.pem"
+    signer = pki.make_signer(lab.intermediate, now=NOW, crl_url="http://crl.example.fr/ca.crl")
+    crl_dir = tmp_path / "crl"
+    crl_dir.mkdir()
+    (crl_dir / "ca.crl").write_bytes(pki.crl_pem(pki.make_crl(lab.intermediate, [], now=NOW, next_update_days=1)))
+    store = CertStore(trust_anchors=[lab.root.pem], certificates={x5u: signer.pem + lab.intermediate.pem},
+                      crls=[str(crl_dir)], fetch=False, refresh_ahead=1.0)
+    assert isinstance(store.credential(x5u, NOW), Credential)
+    later = NOW + 2 * 86400  # past the first CRL's nextUpdate
+    r = store.credential(x5u, later)
+    assert r.reason == "crl-unavailable" and "stale" in r.detail
+    (crl_dir / "ca.crl").write_bytes(pki.crl_pem(pki.make_crl(lab.intermediate, [], now=later)))
+    assert isinstance(store.credential(x5u, later + 31), Credential)
+    # A torn write (the sync caught mid-copy) keeps the last good CRL in use; the next good
+    # file is read at the following revocation re-check (crl_refresh, 24 h by default).
+    (crl_dir / "ca.crl").write_bytes(b"-----BEGIN X509 CRL-----\nMIIB")
+    assert isinstance(store.credential(x5u, later + 31 + 86401), Credential)
+    (crl_dir / "ca.crl").write_bytes(pki.crl_pem(pki.make_crl(lab.intermediate, [signer.cert], now=later)))
+    r = store.credential(x5u, later + 31 + 2 * 86402)
+    assert r.code == 437 and r.reason == "revoked"
+
+def test_a_resynchronised_certificate_directory_is_picked_up(lab, tmp_path):
+    (tmp_path / "op1001.pem").write_bytes(lab.chain_pem)
+    store = CertStore(trust_anchors=[lab.root.pem], certificates=tmp_path, fetch=False, refresh_ahead=1.0)
+    x5u = "https://certs.example.fr/op1001.pem"
+    first = store.credential(x5u, NOW)
+    renewed = pki.make_signer(lab.intermediate, now=NOW)
+    (tmp_path / "op1001.pem").write_bytes(renewed.pem + lab.intermediate.pem)
+    assert store.credential(x5u, NOW + 3600) is first  # within the day: the cached credential
+    again = store.credential(x5u, NOW + 86400 + 1)
+    assert isinstance(again, Credential) and again.fingerprint != first.fingerprint
+
+
+def test_crl_configuration_mistakes(lab, tmp_path):
+    from manverify import ConfigError
+    torn = tmp_path / "torn.crl"
+    torn.write_bytes(b"-----BEGIN X509 CRL-----\nMIIB")
+    with pytest.raises(ConfigError, match="truncated"):
+        CertStore(trust_anchors=[lab.root.pem], crls=[str(torn)])
+    with pytest.raises(ConfigError, match="cannot read CRL"):
+        CertStore(trust_anchors=[lab.root.pem], crls=[str(tmp_path / "absent.crl")])
+    with pytest.raises(ConfigError, match="crls must be"):
+        CertStore(trust_anchors=[lab.root.pem], crls=42)

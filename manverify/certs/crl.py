@@ -7,11 +7,14 @@ the following entries, RFC 5280 §5.3.3), so a serial only matches under the rig
 """
 from __future__ import annotations
 
-from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple
+import os
+from pathlib import Path
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
+from ..errors import ConfigError
 from ._items import load_items
 
 
@@ -27,6 +30,8 @@ def load_crls(data: bytes) -> List[x509.CertificateRevocationList]:
         for block in data.split(b"-----END X509 CRL-----")[:-1]:
             start = block.find(b"-----BEGIN X509 CRL-----")
             out.append(x509.load_pem_x509_crl(block[start:] + b"-----END X509 CRL-----\n"))
+        if not out:  # a BEGIN line with no END: a torn or truncated file, not "no CRLs"
+            raise ValueError("PEM CRL is truncated (no END line)")
         return out
     return [x509.load_der_x509_crl(data)]
 
@@ -36,6 +41,90 @@ def load_configured(crls) -> List[x509.CertificateRevocationList]:
     if crls is None:
         return []
     return load_items(crls, x509.CertificateRevocationList, load_crls, "CRL", "CRL")
+
+
+CRL_SUFFIXES = (".crl", ".pem", ".der")
+
+
+class LocalCRLs:
+    """The `crls=` option, kept current: files (and directories of .crl/.pem/.der files) are
+    read again when they change, so the operator's daily sync of the MAN CRL is picked up
+    without a restart. A file caught half-written or unreadable keeps its previous CRLs.
+
+    current() is called when revocation is (re)evaluated, never on the per-call path.
+    """
+
+    def __init__(self, crls):
+        self._fixed: List[x509.CertificateRevocationList] = []
+        self._paths: List[Path] = []
+        self._files: Dict[Path, Tuple[Tuple[int, int], List[x509.CertificateRevocationList]]] = {}
+        self.errors: Dict[str, str] = {}
+        if crls is None:
+            return
+        items = [crls] if isinstance(crls, (str, bytes, os.PathLike, x509.CertificateRevocationList)) else crls
+        try:
+            items = list(items)
+        except TypeError:
+            raise ConfigError("crls must be given as a list of paths, PEM/DER bytes or CRL objects") from None
+        for item in items:
+            if isinstance(item, (str, os.PathLike)):
+                path = Path(item)
+                if path.is_dir():
+                    self._paths.append(path)
+                    continue
+                self._fixed_check(path)
+                self._paths.append(path)
+            else:
+                self._fixed.extend(load_configured([item]))
+        self.current()
+        if self.errors:
+            where, why = next(iter(self.errors.items()))
+            raise ConfigError(f"cannot read CRL {where}: {why}")
+
+    @staticmethod
+    def _fixed_check(path: Path) -> None:
+        try:
+            path.stat()
+        except OSError as e:
+            raise ConfigError(f"cannot read CRL {path}: {e.strerror}") from None
+
+    def _files_now(self) -> List[Path]:
+        out = []
+        for path in self._paths:
+            if path.is_dir():
+                try:
+                    out.extend(sorted(p for p in path.iterdir()
+                                      if p.suffix.lower() in CRL_SUFFIXES and not p.name.startswith(".")))
+                except OSError as e:
+                    self.errors[str(path)] = e.strerror or str(e)
+            else:
+                out.append(path)
+        return out
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._fixed or self._paths)
+
+    def current(self) -> List[x509.CertificateRevocationList]:
+        out = list(self._fixed)
+        seen = set()
+        for path in self._files_now():
+            seen.add(path)
+            try:
+                st = path.stat()
+                stamp = (st.st_mtime_ns, st.st_size)
+                known = self._files.get(path)
+                if known is None or known[0] != stamp:
+                    crls = load_crls(path.read_bytes())
+                    self._files[path] = (stamp, crls)
+                    self.errors.pop(str(path), None)
+            except (OSError, ValueError) as e:
+                self.errors[str(path)] = getattr(e, "strerror", None) or str(e)
+            if path in self._files:
+                out.extend(self._files[path][1])
+        for gone in set(self._files) - seen:
+            del self._files[gone]
+        return out
 
 
 def distribution_points(cert: x509.Certificate) -> List[DistributionPoint]:

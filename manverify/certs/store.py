@@ -7,7 +7,10 @@ comparisons: no X.509 parsing, no I/O.
 
 MAN mandates a local copy of every operator certificate ("without external requests"), so the
 store is first of all pre-loadable: `certificates=` a directory synchronised from the MAN
-platform's export, or a mapping {x5u_url: pem_chain}. Directory lookup, in order:
+platform's export, or a mapping {x5u_url: pem_chain}. Files are read again every min_ttl (24 h),
+in the background, so a re-synchronised directory is picked up without a restart; CRL files
+given in crls= (files or directories) are read again whenever they change. Directory lookup,
+in order:
   1. a manifest `x5u.json` in the directory: {"https://…/op.pem": "op.pem", …}
   2. the file named like the URL's last path segment (https://certs.example.fr/op1001.pem → op1001.pem)
 """
@@ -167,7 +170,7 @@ class CertStore:
         self.refresh_ahead = float(refresh_ahead)
         self.crl_policy = crl_policy
         self.crl_refresh = float(crl_refresh)
-        self._crls = _crl.load_configured(crls)
+        self._local_crls = _crl.LocalCRLs(crls)
         self._crl_signers = _anchor_list(crl_signers) if crl_signers is not None else []
         self._fetched_crls: Dict[str, Tuple[Any, float]] = {}  # url -> (CRL or error text, expires)
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
@@ -362,7 +365,9 @@ class CertStore:
                 if data is not None:
                     if len(data) > MAX_CHAIN_BYTES:
                         return CredentialError(436, f"local copy {path} is larger than {MAX_CHAIN_BYTES} bytes", "oversized"), self.negative_ttl, False
-                    return data, float("inf"), False
+                    # Read again after min_ttl (in the background, see refresh_ahead): the
+                    # directory is the operator's daily sync of the MAN export.
+                    return data, self.min_ttl, False
         if not refresh:
             cached = self._disk_read(x5u, now)
             if cached is not None:
@@ -542,15 +547,17 @@ class CertStore:
     def _revocation(self, signer: x509.Certificate, path: List[x509.Certificate], now: float):
         """(CredentialError or None, time by which revocation must be checked again)."""
         recheck = now + self.crl_refresh
+        local_crls = self._local_crls.current()  # files re-read if the operator's sync changed them
         points = _crl.distribution_points(signer)
         issuer_cert = path[1] if len(path) > 1 else None
         if not points:
             # No CRL named: a configured CRL from the issuer still applies.
             if issuer_cert is not None:
-                local = _crl.pick(self._crls, issuer_cert.subject)
+                local = _crl.pick(local_crls, issuer_cert.subject)
                 if local is not None:
                     return self._apply(local, issuer_cert, signer, False, now, recheck)
-            return None, float("inf")  # nothing to re-check
+            # Nothing to re-check, unless local CRL files may later bring one for this issuer.
+            return None, (recheck if self._local_crls.configured else float("inf"))
         problems = []
         for dp in points:
             indirect = bool(dp.crl_issuers)
@@ -560,11 +567,12 @@ class CertStore:
                 if crl_signer is None:
                     problems.append(f"no certificate for CRL issuer {name.rfc4514_string()}")
                     continue
-                crl_obj = _crl.pick(self._crls, name)
-                if crl_obj is None or _crl.check_crl(crl_obj, crl_signer, now, self.crl_refresh):
+                crl_obj = _crl.pick(local_crls, name)
+                local_problem = crl_obj is not None and _crl.check_crl(crl_obj, crl_signer, now, self.crl_refresh)
+                if crl_obj is None or local_problem:
                     fetched = self._fetch_crl(dp.urls, name, now)
                     if isinstance(fetched, str):
-                        problems.append(fetched)
+                        problems.append(f"local copy: {local_problem}; {fetched}" if local_problem else fetched)
                         continue
                     crl_obj = fetched
                 return self._apply(crl_obj, crl_signer, signer, indirect, now, recheck)
