@@ -26,6 +26,7 @@ class Route:
     content_type: str = "application/pem-certificate-chain"
     headers: Dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drip: float = 0.0  # send the whole response one byte at a time, this many seconds apart
 
 
 class TLSLab:
@@ -82,6 +83,18 @@ class CertServer:
                     return
                 if route.delay:
                     time.sleep(route.delay)
+                if route.drip:
+                    head = f"HTTP/1.1 {route.status} X\r\nContent-Type: {route.content_type}\r\n" \
+                           f"Content-Length: {len(route.body)}\r\n\r\n"
+                    try:
+                        for i, byte in enumerate(head.encode() + route.body):
+                            self.wfile.write(bytes([byte]))
+                            if i % 4 == 0:
+                                time.sleep(route.drip)
+                    except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+                        pass
+                    self.close_connection = True
+                    return
                 try:
                     self.send_response(route.status)
                     if route.content_type:

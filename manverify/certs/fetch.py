@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import io
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from typing import NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
@@ -84,10 +86,51 @@ def _allowed_address(ip: str, allow_loopback: bool) -> bool:
     return addr.is_global and not addr.is_multicast
 
 
-def resolve(host: str, port: int, allow_loopback: bool) -> str:
+_DNS_SLOTS = threading.BoundedSemaphore(32)  # lookups that may hang in the resolver at once
+
+
+def _getaddrinfo(host: str, port: int, timeout: Optional[float]):
+    """socket.getaddrinfo bounded in time. The system resolver takes no timeout, so the lookup
+    runs in a daemon thread that the caller stops waiting for; at most 32 may be stuck at once."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)  # a literal: no lookup
+    except ValueError:
+        pass
+    if timeout is None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not _DNS_SLOTS.acquire(blocking=False):
+        raise FetchError(f"cannot resolve {host}: too many lookups waiting for the resolver", "dns")
+    box: list = []
+    done = threading.Event()
+
+    def run():
+        try:
+            box.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as e:  # handed to the caller below
+            box.append(e)
+        finally:
+            _DNS_SLOTS.release()
+            done.set()
+
+    try:
+        threading.Thread(target=run, name="manverify-dns", daemon=True).start()
+    except RuntimeError:
+        _DNS_SLOTS.release()
+        raise FetchError(f"cannot resolve {host}: no thread for the lookup", "dns") from None
+    if not done.wait(timeout):
+        raise FetchError(f"cannot resolve {host}: no answer within {timeout:g} s", "dns")
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
+def resolve(host: str, port: int, allow_loopback: bool, timeout: Optional[float] = None) -> str:
     """One address for host that is public (or loopback in lab mode); FetchError otherwise."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = _getaddrinfo(host, port, timeout)
+    except FetchError:
+        raise
     except (socket.gaierror, UnicodeError, OSError) as e:
         raise FetchError(f"cannot resolve {host}: {e}", "dns") from None
     refused = []
@@ -114,16 +157,21 @@ def fetch(
     any_http_host is for CRLs, which are signed and commonly published over plain http.
     """
     scheme, host, port, path = check_url(url, allow_http, limits.https_ports)
+    # One budget for everything below: name lookup, connect, TLS, request, headers and body.
+    deadline = time.monotonic() + limits.total_timeout
+    dns_budget = min(limits.connect_timeout, limits.total_timeout)
     if scheme == "http" and any_http_host:
-        ip = resolve(host, port, allow_loopback)
+        ip = resolve(host, port, allow_loopback, dns_budget)
     else:
         # Plain http for an x5u is a lab mode: only ever towards this machine.
-        ip = resolve(host, port, allow_loopback or scheme == "http")
+        ip = resolve(host, port, allow_loopback or scheme == "http", dns_budget)
         if scheme == "http" and not ipaddress.ip_address(ip.split("%", 1)[0]).is_loopback:
             raise FetchError("http x5u is allowed on loopback only", "address")
-    deadline = time.monotonic() + limits.total_timeout
     try:
-        sock = socket.create_connection((ip, port), timeout=min(limits.connect_timeout, limits.total_timeout))
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("name lookup used the budget")
+        sock = socket.create_connection((ip, port), timeout=min(limits.connect_timeout, remaining))
     except OSError as e:
         raise FetchError(f"cannot connect to {host}:{port}: {_reason(e)}", "connect") from None
     try:
@@ -135,7 +183,10 @@ def fetch(
             except (ssl.SSLError, ssl.CertificateError, OSError) as e:
                 raise FetchError(f"TLS with {host}:{port} failed: {_reason(e)}", "tls") from None
         conn = http.client.HTTPConnection(host, port, timeout=deadline - time.monotonic())
-        conn.sock = sock  # the socket we connected to the checked address
+        # The socket we connected to the checked address, behind a wrapper that gives every
+        # read and write only what is left of the budget (http.client would give each recv
+        # the full timeout, so a server dripping its headers could hold a worker for minutes).
+        conn.sock = _DeadlineSocket(sock, deadline)
         try:
             conn.request("GET", path, headers={
                 "Accept": "application/pem-certificate-chain, application/pkix-cert;q=0.8",
@@ -177,6 +228,40 @@ def fetch(
             conn.close()
     finally:
         sock.close()
+
+
+class _DeadlineSocket(io.RawIOBase):
+    """What http.client needs of a socket (sendall, makefile), each call bounded by `deadline`."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def _arm(self) -> None:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("total time budget used")
+        self._sock.settimeout(remaining)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._arm()
+        return self._sock.recv_into(buffer)
+
+    def sendall(self, data) -> None:
+        self._arm()
+        self._sock.sendall(data)
+
+    def makefile(self, mode: str = "rb", *args, **kwargs):
+        return io.BufferedReader(self)
+
+    def close(self) -> None:
+        # http.client closes the connection's socket while the response is still being read
+        # (like a real socket with a makefile() open); fetch() closes the real one at the end.
+        pass
 
 
 def _freshness(resp, now: float) -> Optional[float]:
