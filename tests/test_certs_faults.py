@@ -170,3 +170,26 @@ def test_crl_configuration_mistakes(lab, tmp_path):
         CertStore(trust_anchors=[lab.root.pem], crls=[str(tmp_path / "absent.crl")])
     with pytest.raises(ConfigError, match="crls must be"):
         CertStore(trust_anchors=[lab.root.pem], crls=42)
+
+
+def test_crl_stats_and_the_pa_checked_at_the_call_time(lab):
+    # The PA certificate that signs MAN's indirect CRL is validated at the caller's `now`
+    # (time is an input), and stats() reports how old the CRLs in use are.
+    pa = pki.make_crl_signer(lab.root, now=NOW, days=30)
+    x5u = "https://certs.example.fr/pa.pem"
+    signer = pki.make_signer(lab.intermediate, now=NOW, crl_url="http://crl.example.fr/man.crl",
+                             crl_issuer_name=pa.cert.subject)
+    later = NOW + 60 * 86400  # the PA has expired by then
+    crl_now = pki.crl_pem(pki.make_crl(pa, [], now=NOW, indirect=True))
+    crl_later = pki.crl_pem(pki.make_crl(pa, [], now=later, indirect=True))
+    kw = dict(trust_anchors=[lab.root.pem], certificates={x5u: signer.pem + lab.intermediate.pem},
+              crl_signers=[pa.pem], fetch=False)
+    store = CertStore(crls=[crl_now], **kw)
+    assert isinstance(store.credential(x5u, NOW), Credential)
+    s = store.stats()
+    assert 3500 < s["crl_age"] < 3700 and list(s["crl_ages"]) == [pa.cert.subject.rfc4514_string()]
+    r = CertStore(crls=[crl_later], **kw).credential(x5u, later)
+    assert r.reason == "crl-unavailable" and "not trusted at this time" in r.detail
+    open_store = CertStore(crls=[crl_later], crl_policy="fail-open", **kw)
+    assert isinstance(open_store.credential(x5u, later), Credential)
+    assert open_store.stats()["crl_fail_open"] == 1

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from manverify.certs import CertStore
+from manverify.certs import CertStore, Credential
 from manverify.certs import fetch as fetch_mod
 
 from .certserver import CertServer, Route, TLSLab
@@ -99,3 +99,22 @@ def test_a_resolver_that_does_not_answer_is_cut_at_the_connect_budget(monkeypatc
         fetch_mod.fetch("https://slow-dns.example.fr/a.pem",
                         limits=fetch_mod.Limits(connect_timeout=0.3, total_timeout=1.0))
     assert e.value.kind == "dns" and time.monotonic() - t0 < 0.8
+
+
+def test_x5u_and_crl_fetches_share_one_budget(lab, tls):
+    # A slow x5u followed by a slow CRL used to take both budgets back to back.
+    from manverify import pki
+    with CertServer(tls) as srv, CertServer() as crl_srv:
+        signer = pki.make_signer(lab.intermediate, now=NOW, crl_url=crl_srv.url("/ca.crl"))
+        srv.routes["/op.pem"] = Route(signer.pem + lab.intermediate.pem, delay=0.7)
+        crl_srv.routes["/ca.crl"] = Route(pki.crl_pem(pki.make_crl(lab.intermediate, [], now=NOW)), delay=0.7)
+        store = store_for(lab, tls, srv.port)
+        t0 = time.monotonic()
+        r = store.credential(srv.url("/op.pem"), NOW)
+        elapsed = time.monotonic() - t0
+        assert r.code == 437 and r.reason == "crl-unavailable" and "took longer" in r.detail, r
+        assert elapsed < 1.4
+        # With the budget to do both, both are done.
+        roomy = CertStore(trust_anchors=[lab.root.pem], allow_loopback=True, tls_ca=tls.ca_pem,
+                          https_ports=(srv.port,), total_timeout=3.0, connect_timeout=0.5)
+        assert isinstance(roomy.credential(srv.url("/op.pem"), NOW), Credential)

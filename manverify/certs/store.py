@@ -185,12 +185,13 @@ class CertStore:
         self._lock = threading.Lock()
         self._inflight: Dict[str, threading.Event] = {}
         self._refreshing: set = set()
+        self._budget = threading.local()  # .deadline of the evaluation running in this thread
         self._stats: Dict[str, Any] = {
             "hits": 0, "misses": 0, "negative_hits": 0, "loads": 0, "fetches": 0, "fetch_errors": 0,
-            "disk_hits": 0, "refreshes": 0, "crl_fetches": 0, "rejections": 0,
+            "disk_hits": 0, "refreshes": 0, "crl_fetches": 0, "crl_fail_open": 0, "rejections": 0,
         }
         self._rejections: Dict[str, int] = {}
-        self._crl_checked: Optional[float] = None
+        self._crl_used: Dict[str, float] = {}  # CRL issuer -> thisUpdate of the CRL last applied
 
     # ---------------------------------------------------------------- configuration
     def _set_local(self, certificates) -> None:
@@ -264,7 +265,10 @@ class CertStore:
         out["entries"] = len(self._cache)
         out["failed_entries"] = len(self._failed)
         out["rejections_by_reason"] = dict(self._rejections)
-        out["crl_age"] = None if self._crl_checked is None else max(0.0, time.time() - self._crl_checked)
+        # Age of the CRLs in use (now - thisUpdate), per issuer and the oldest: alert on these.
+        wall = time.time()
+        out["crl_ages"] = {name: max(0.0, wall - t) for name, t in self._crl_used.items()}
+        out["crl_age"] = max(out["crl_ages"].values()) if out["crl_ages"] else None
         return out
 
     def authorizes(self, credential: Credential, tn: str) -> bool:
@@ -378,7 +382,7 @@ class CertStore:
         self._stats["fetches"] += 1
         try:
             got = _fetch.fetch(x5u, allow_http=self.allow_http, allow_loopback=self.allow_loopback,
-                               tls_context=self._tls, limits=self.limits, now=now)
+                               tls_context=self._tls, limits=self._limits_left(), now=now)
         except _fetch.FetchError as e:
             self._stats["fetch_errors"] += 1
             return CredentialError(436, f"cannot obtain x5u {x5u}: {e}", f"fetch-{e.kind}"), self.negative_ttl, False
@@ -449,6 +453,9 @@ class CertStore:
     # ---------------------------------------------------------------- evaluation
     def _evaluate(self, x5u: str, now: float, refresh: bool = False) -> _Entry:
         self._stats["loads"] += 1
+        # One time budget for the whole evaluation: the x5u fetch and any CRL fetches share it,
+        # so a miss never holds the calling worker longer than total_timeout.
+        self._budget.deadline = time.monotonic() + self.limits.total_timeout
         data, ttl, fetched = self._obtain(x5u, now, refresh)
         outcome, window, recheck = self._trust(x5u, data, now)
         if isinstance(outcome, CredentialError):
@@ -469,6 +476,15 @@ class CertStore:
         lifetime = max(0.0, expires - now)
         refresh = expires if self.refresh_ahead >= 1 else now + self.refresh_ahead * lifetime
         return _Entry(outcome, window[0], window[1], expires, refresh)
+
+    def _limits_left(self, **changes) -> _fetch.Limits:
+        """The fetch limits with total_timeout cut to what is left of this evaluation's budget;
+        FetchError when nothing is left."""
+        deadline = getattr(self._budget, "deadline", None)
+        left = self.limits.total_timeout if deadline is None else deadline - time.monotonic()
+        if left <= 0.01:
+            raise _fetch.FetchError(f"the {self.limits.total_timeout:g} s budget is used up", "timeout")
+        return self.limits._replace(total_timeout=min(self.limits.total_timeout, left), **changes)
 
     def _reject(self, reason: str) -> None:
         # Keyed by a fixed slug, never by text carrying the URL: callers choose x5u values, and
@@ -563,9 +579,9 @@ class CertStore:
             indirect = bool(dp.crl_issuers)
             names = dp.crl_issuers or ((issuer_cert.subject,) if issuer_cert is not None else ())
             for name in names:
-                crl_signer = self._crl_signer(name, path)
-                if crl_signer is None:
-                    problems.append(f"no certificate for CRL issuer {name.rfc4514_string()}")
+                crl_signer = self._crl_signer(name, path, now)
+                if isinstance(crl_signer, str):
+                    problems.append(crl_signer)
                     continue
                 crl_obj = _crl.pick(local_crls, name)
                 local_problem = crl_obj is not None and _crl.check_crl(crl_obj, crl_signer, now, self.crl_refresh)
@@ -578,6 +594,7 @@ class CertStore:
                 return self._apply(crl_obj, crl_signer, signer, indirect, now, recheck)
         detail = "; ".join(problems) or "no usable CRL"
         if self.crl_policy == "fail-open":
+            self._stats["crl_fail_open"] += 1
             return None, now + self.negative_ttl
         return CredentialError(437, f"revocation status unknown ({detail}); crl_policy is fail-closed", "crl-unavailable"), None
 
@@ -585,27 +602,29 @@ class CertStore:
         problem = _crl.check_crl(crl_obj, crl_signer, now, self.crl_refresh)
         if problem:
             if self.crl_policy == "fail-open":
+                self._stats["crl_fail_open"] += 1
                 return None, now + self.negative_ttl
             return CredentialError(437, f"revocation status unknown ({problem}); crl_policy is fail-closed", "crl-unavailable"), None
-        self._crl_checked = time.time()
+        self._crl_used[crl_obj.issuer.rfc4514_string()] = crl_obj.last_update_utc.timestamp()
         if _crl.is_revoked(crl_obj, signer, indirect):
             return CredentialError(437, f"signer certificate serial {signer.serial_number:x} is revoked", "revoked"), None
         if crl_obj.next_update_utc is not None:
             recheck = min(recheck, crl_obj.next_update_utc.timestamp())
         return None, recheck
 
-    def _crl_signer(self, name: x509.Name, path: List[x509.Certificate]) -> Optional[x509.Certificate]:
+    def _crl_signer(self, name: x509.Name, path: List[x509.Certificate], now: float) -> Union[x509.Certificate, str]:
+        """The certificate that may sign the CRL of `name`, or why there is none."""
         found = _crl.find_issuer(name, path)
         if found is not None:
             return found
         found = _crl.find_issuer(name, self._crl_signers)
         if found is None:
-            return None
+            return f"no certificate for CRL issuer {name.rfc4514_string()} (crl_signers=)"
         # An indirect CRL signer (MAN's PA certificate) must itself chain to the anchors.
         try:
-            self._validate_path(found, [c for c in path[1:] if c.subject != name], time.time())
-        except verification.VerificationError:
-            return None
+            self._validate_path(found, [c for c in path[1:] if c.subject != name], now)
+        except verification.VerificationError as e:
+            return f"CRL issuer certificate {name.rfc4514_string()} is not trusted at this time: {_short(e)}"
         return found
 
     def _fetch_crl(self, urls, issuer_name, now: float):
@@ -624,7 +643,7 @@ class CertStore:
             try:
                 # CRLs are signed objects usually published over plain http.
                 got = _fetch.fetch(url, allow_http=True, allow_loopback=self.allow_loopback,
-                                   tls_context=self._tls, limits=self.limits._replace(max_bytes=4 << 20),
+                                   tls_context=self._tls, limits=self._limits_left(max_bytes=4 << 20),
                                    now=now, any_http_host=True)
                 crls = _crl.load_crls(got.body)
                 crl_obj = _crl.pick(crls, issuer_name)
