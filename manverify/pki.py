@@ -256,3 +256,33 @@ def make_crl(
 
 def crl_pem(crl: x509.CertificateRevocationList) -> bytes:
     return crl.public_bytes(serialization.Encoding.PEM)
+
+
+def make_intermediate(
+    issuer: Issued,
+    cn: str = "manverify lab intermediate",
+    *,
+    now=None,
+    days: int = 3650,
+    path_length: Optional[int] = None,
+    basic_constraints: bool = True,
+    ca: bool = True,
+    bc_critical: bool = True,
+    key_cert_sign: bool = True,
+    eku: Optional[Sequence[str]] = None,
+) -> Issued:
+    """An intermediate CA with each CA rule breakable, for path-validation tests (make_ca builds
+    only well-formed CAs). eku: dotted OIDs for an ExtendedKeyUsage extension."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = _when(now) - _DAY
+    b = _builder(_name(cn), issuer.cert.subject, key.public_key(), start, start + days * _DAY)
+    if basic_constraints:
+        b = b.add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None),
+                            critical=bc_critical)
+    b = b.add_extension(_key_usage(key_cert_sign=key_cert_sign, crl_sign=True, digital_signature=not key_cert_sign),
+                        critical=True)
+    b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
+                        critical=False)
+    if eku:
+        b = b.add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in eku]), critical=False)
+    return Issued(b.sign(issuer.key, hashes.SHA256()), key)

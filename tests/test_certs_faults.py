@@ -193,3 +193,41 @@ def test_crl_stats_and_the_pa_checked_at_the_call_time(lab):
     open_store = CertStore(crls=[crl_later], crl_policy="fail-open", **kw)
     assert isinstance(open_store.credential(x5u, later), Credential)
     assert open_store.stats()["crl_fail_open"] == 1
+
+
+@pytest.mark.parametrize(
+    "kw, fragment",
+    [
+        (dict(), None),
+        (dict(eku=["1.3.6.1.5.5.7.3.20"]), None),  # an EKU without clientAuth: not a TLS chain
+        (dict(basic_constraints=False), "2.5.29.19"),
+        (dict(ca=False), "cA must be asserted"),
+        (dict(bc_critical=False), "2.5.29.19"),
+        (dict(key_cert_sign=False), "keyCertSign"),
+    ],
+    ids=["good", "eku-other", "no-basic-constraints", "ca-false", "bc-not-critical", "no-keyCertSign"],
+)
+def test_ca_rules_of_path_validation(lab, kw, fragment):
+    inter = pki.make_intermediate(lab.root, now=NOW, **kw)
+    signer = pki.make_signer(inter, now=NOW)
+    x5u = "https://certs.example.fr/ca.pem"
+    r = CertStore(trust_anchors=[lab.root.pem], certificates={x5u: signer.pem + inter.pem}).credential(x5u, NOW)
+    if fragment is None:
+        assert isinstance(r, Credential), r
+    else:
+        assert r.code == 437 and r.reason == "untrusted" and fragment in r.detail, r
+
+
+def test_path_length_and_chain_depth(lab):
+    i0 = pki.make_intermediate(lab.root, "i0", now=NOW, path_length=0)
+    i1 = pki.make_intermediate(i0, "i1", now=NOW)
+    signer = pki.make_signer(i1, now=NOW)
+    x5u = "https://certs.example.fr/deep.pem"
+    r = CertStore(trust_anchors=[lab.root.pem], certificates={x5u: signer.pem + i1.pem + i0.pem}).credential(x5u, NOW)
+    assert r.code == 437 and "path length" in r.detail
+    # An intermediate that expired while the signer is still valid: the chain is expired.
+    root = pki.make_ca(now=NOW - 100 * 86400)
+    short = pki.make_intermediate(root, "short", now=NOW - 20 * 86400, days=10)
+    signer = pki.make_signer(short, now=NOW, not_before=NOW - 15 * 86400, days=365)
+    r = CertStore(trust_anchors=[root.pem], certificates={x5u: signer.pem + short.pem}).credential(x5u, NOW)
+    assert r.code == 437 and r.reason == "expired"

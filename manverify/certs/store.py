@@ -552,7 +552,7 @@ class CertStore:
             .time(_when(at))
             .max_chain_depth(MAX_CHAIN_CERTS)
             .extension_policies(
-                ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
+                ca_policy=_CA_POLICY,
                 ee_policy=verification.ExtensionPolicy.permit_all(),
             )
             .build_client_verifier()
@@ -656,6 +656,14 @@ class CertStore:
                 self._fetched_crls[url] = (text, now + self.negative_ttl)
                 errors.append(text)
         return "; ".join(errors) or f"no CRL URL for {issuer_name.rfc4514_string()}"
+
+
+# CA certificates: the Web PKI defaults of cryptography's verifier (BasicConstraints critical
+# with cA, KeyUsage keyCertSign, path length, no unknown critical extension), except the EKU
+# chaining rule of the TLS world. RFC 5280 path validation does not process EKU, and an STI CA
+# carrying an EKU without id-kp-clientAuth would otherwise be refused.
+_CA_POLICY = verification.ExtensionPolicy.webpki_defaults_ca().may_be_present(
+    x509.ExtendedKeyUsage, verification.Criticality.AGNOSTIC, None)
 
 
 def _tls_context(tls_ca) -> Optional[ssl.SSLContext]:
