@@ -231,3 +231,10 @@ def test_path_length_and_chain_depth(lab):
     signer = pki.make_signer(short, now=NOW, not_before=NOW - 15 * 86400, days=365)
     r = CertStore(trust_anchors=[root.pem], certificates={x5u: signer.pem + short.pem}).credential(x5u, NOW)
     assert r.code == 437 and r.reason == "expired"
+
+
+def test_an_overlong_x5u_is_refused_and_not_cached(lab):
+    store = CertStore(trust_anchors=[lab.root.pem], fetch=False)
+    r = store.credential("https://certs.example.fr/" + "a" * 5000, NOW)
+    assert r.code == 436 and r.reason == "fetch-url" and len(r.detail) < 100
+    assert store.stats()["failed_entries"] == 0

@@ -45,6 +45,7 @@ PROFILES = ("man", "atis", "rfc")
 MANIFEST = "x5u.json"
 MAX_CHAIN_BYTES = 64 * 1024
 MAX_CHAIN_CERTS = 8
+MAX_X5U_CHARS = 2048
 DAY = 86400.0
 CRL_POLICIES = ("fail-closed", "fail-open")
 
@@ -240,6 +241,8 @@ class CertStore:
             else:
                 self._stats["misses"] += 1
         if entry is None or now >= entry.expires:
+            if len(x5u) > MAX_X5U_CHARS:  # not cached: junk this long must not fill the failure cache
+                return CredentialError(436, f"x5u is longer than {MAX_X5U_CHARS} characters", "fetch-url")
             entry = self._load(x5u, now)
         elif now >= entry.refresh:
             self._refresh_in_background(x5u, now)
