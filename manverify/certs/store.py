@@ -30,6 +30,11 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 from cachetools import LRUCache
+
+try:
+    import fcntl as _fcntl
+except ImportError:  # not POSIX: no cross-process single flight, each worker fetches once
+    _fcntl = None
 from cryptography import x509
 from cryptography.x509 import verification
 
@@ -98,7 +103,9 @@ class CertStore:
       negative_ttl           remember a failed fetch this long (30 s) so a dead x5u is not hammered
       refresh_ahead          fraction of an entry's life after which calls are still answered from
                              cache while a background thread refreshes it (0.9; 1 = off)
-      cache_dir_max_files    bound of the on-disk cache (10000 files)
+      cache_dir_max_files    bound of the on-disk cache (10000 files). cache_dir holds only chains
+                             that passed every check, written by atomic rename; workers sharing it
+                             fetch a URL once between them (flock on <hash>.lock, POSIX)
       crl_policy             "fail-closed" (default for man) or "fail-open" (default otherwise) when
                              a certificate names a CRL that cannot be obtained or is stale/badly signed
       crl_refresh            re-check revocation at least this often (24 h)
@@ -382,6 +389,15 @@ class CertStore:
                 return cached[0], cached[1], False
         if not self.fetch_enabled:
             return CredentialError(436, f"no certificate for x5u {x5u} in the local copy (fetching is off)", "not-in-local-copy"), self.negative_ttl, False
+        waited = self._disk_lock(x5u)
+        if waited is None:
+            return CredentialError(436, f"x5u {x5u} is being fetched by another worker and the time budget ran out",
+                                   "fetch-timeout"), self.negative_ttl, False
+        if waited and not refresh:  # another worker fetched it meanwhile: its chain may be on disk now
+            cached = self._disk_read(x5u, now)
+            if cached is not None:
+                self._stats["disk_hits"] += 1
+                return cached[0], cached[1], False
         self._stats["fetches"] += 1
         try:
             got = _fetch.fetch(x5u, allow_http=self.allow_http, allow_loopback=self.allow_loopback,
@@ -396,6 +412,36 @@ class CertStore:
     # ---------------------------------------------------------------- on-disk cache
     def _disk_path(self, x5u: str) -> Path:
         return self._cache_dir / (hashlib.sha256(x5u.encode()).hexdigest() + ".json")
+
+    def _disk_lock(self, x5u: str) -> Optional[bool]:
+        """Cross-process single flight for a fetch, through flock on `<hash>.lock` in cache_dir.
+
+        False: locked at once (or no cache_dir / no flock: fetch without one); True: locked after
+        another worker released it (its result may be on disk); None: the budget ran out waiting.
+        The lock is held until the evaluation has written the trusted chain to disk.
+        """
+        if self._cache_dir is None or _fcntl is None:
+            return False
+        try:
+            fd = os.open(self._disk_path(x5u).with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return False
+        waited = False
+        while True:
+            try:
+                _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = True
+            except OSError:
+                os.close(fd)
+                return False
+            if self._budget.deadline - time.monotonic() <= 0.02:
+                os.close(fd)
+                return None
+            time.sleep(0.01)
+        self._budget.lock = fd
+        return waited
 
     def _disk_read(self, x5u: str, now: float):
         if self._cache_dir is None:
@@ -436,9 +482,20 @@ class CertStore:
 
     def _disk_trim(self) -> None:
         try:
-            files = [p for p in self._cache_dir.iterdir() if p.suffix == ".json"]
+            entries = list(self._cache_dir.iterdir())
         except OSError:
             return
+        files = [p for p in entries if p.suffix == ".json"]
+        # Temporary files of a worker killed mid-write, and lock files of URLs no longer cached,
+        # once they are an hour old (an hour-old lock is not held by a fetch within budget).
+        old = time.time() - 3600
+        for p in entries:
+            stale = p.name.startswith(".tmp-") or (p.suffix == ".lock" and not p.with_suffix(".json").exists())
+            try:
+                if stale and p.stat().st_mtime < old:
+                    p.unlink()
+            except OSError:
+                pass
         excess = len(files) - self.cache_dir_max_files
         if excess <= 0:
             return
@@ -459,6 +516,15 @@ class CertStore:
         # One time budget for the whole evaluation: the x5u fetch and any CRL fetches share it,
         # so a miss never holds the calling worker longer than total_timeout.
         self._budget.deadline = time.monotonic() + self.limits.total_timeout
+        self._budget.lock = None
+        try:
+            return self._evaluate_locked(x5u, now, refresh)
+        finally:
+            fd, self._budget.lock = self._budget.lock, None
+            if fd is not None:
+                os.close(fd)  # releases the cross-process fetch lock, after the disk write
+
+    def _evaluate_locked(self, x5u: str, now: float, refresh: bool) -> _Entry:
         data, ttl, fetched = self._obtain(x5u, now, refresh)
         outcome, window, recheck = self._trust(x5u, data, now)
         if isinstance(outcome, CredentialError):
