@@ -238,3 +238,17 @@ def test_an_overlong_x5u_is_refused_and_not_cached(lab):
     r = store.credential("https://certs.example.fr/" + "a" * 5000, NOW)
     assert r.code == 436 and r.reason == "fetch-url" and len(r.detail) < 100
     assert store.stats()["failed_entries"] == 0
+
+
+def test_a_fetched_crl_is_fetched_again_once_past_its_next_update(lab):
+    x5u = "https://certs.example.fr/n.pem"
+    with CertServer() as srv:
+        signer = pki.make_signer(lab.intermediate, now=NOW, crl_url=srv.url("/ca.crl"))
+        srv.routes["/ca.crl"] = Route(pki.crl_pem(pki.make_crl(lab.intermediate, [], now=NOW, next_update_days=0.5)))
+        store = CertStore(trust_anchors=[lab.root.pem], certificates={x5u: signer.pem + lab.intermediate.pem},
+                          allow_http=True, allow_loopback=True, refresh_ahead=1.0)
+        assert isinstance(store.credential(x5u, NOW), Credential)
+        later = NOW + 0.6 * 86400
+        srv.routes["/ca.crl"] = Route(pki.crl_pem(pki.make_crl(lab.intermediate, [], now=later)))
+        assert isinstance(store.credential(x5u, later), Credential)
+        assert srv.hits["/ca.crl"] == 2

@@ -718,7 +718,12 @@ class CertStore:
                 crl_obj = _crl.pick(crls, issuer_name)
                 if crl_obj is None:
                     raise _fetch.FetchError("CRL is not from the expected issuer")
-                self._fetched_crls[url] = (crl_obj, now + self.crl_refresh)
+                # Reuse it until the next refresh, never past its own nextUpdate: a stale copy
+                # kept here would fail every call closed while a fresh CRL is published.
+                until = now + self.crl_refresh
+                if crl_obj.next_update_utc is not None:
+                    until = min(until, crl_obj.next_update_utc.timestamp())
+                self._fetched_crls[url] = (crl_obj, until)
                 return crl_obj
             except (_fetch.FetchError, ValueError) as e:
                 text = f"CRL {url}: {e}"
