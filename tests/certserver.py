@@ -27,6 +27,7 @@ class Route:
     headers: Dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drip: float = 0.0  # send the whole response one byte at a time, this many seconds apart
+    length: bool = True  # False: no Content-Length, the body ends when the connection closes
 
 
 class TLSLab:
@@ -101,7 +102,8 @@ class CertServer:
                         self.send_header("Content-Type", route.content_type)
                     for k, v in route.headers.items():
                         self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(route.body)))
+                    if route.length:
+                        self.send_header("Content-Length", str(len(route.body)))
                     self.end_headers()
                     self.wfile.write(route.body)
                 except (BrokenPipeError, ConnectionResetError, ssl.SSLError):

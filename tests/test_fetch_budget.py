@@ -118,3 +118,14 @@ def test_x5u_and_crl_fetches_share_one_budget(lab, tls):
         roomy = CertStore(trust_anchors=[lab.root.pem], allow_loopback=True, tls_ca=tls.ca_pem,
                           https_ports=(srv.port,), total_timeout=3.0, connect_timeout=0.5)
         assert isinstance(roomy.credential(srv.url("/op.pem"), NOW), Credential)
+
+
+def test_size_cap_without_content_length(lab, tls):
+    # No Content-Length to refuse up front: the reader must stop at the cap by itself.
+    with CertServer(tls) as srv:
+        srv.routes["/big.pem"] = Route(lab.chain_pem * 100, length=False)
+        srv.routes["/ok.pem"] = Route(lab.chain_pem, length=False)
+        store = store_for(lab, tls, srv.port, max_bytes=16 * 1024)
+        r = store.credential(srv.url("/big.pem"), NOW)
+        assert r.code == 436 and r.reason == "fetch-oversized", r
+        assert isinstance(store.credential(srv.url("/ok.pem"), NOW), Credential)
