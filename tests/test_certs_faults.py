@@ -252,3 +252,24 @@ def test_a_fetched_crl_is_fetched_again_once_past_its_next_update(lab):
         srv.routes["/ca.crl"] = Route(pki.crl_pem(pki.make_crl(lab.intermediate, [], now=later)))
         assert isinstance(store.credential(x5u, later), Credential)
         assert srv.hits["/ca.crl"] == 2
+
+
+def test_workers_refreshing_one_url_through_cache_dir_fetch_it_once(lab, tls, tmp_path):
+    with CertServer(tls) as srv:
+        srv.routes["/op.pem"] = Route(lab.chain_pem)
+        a = fetching_store(lab, tls, srv, cache_dir=tmp_path)
+        b = fetching_store(lab, tls, srv, cache_dir=tmp_path)
+        url = srv.url("/op.pem")
+        assert isinstance(a.credential(url, NOW), Credential)
+        assert isinstance(b.credential(url, NOW), Credential) and b.stats()["disk_hits"] == 1
+
+        def refreshed(store, n):
+            deadline = time.monotonic() + 5
+            while store.stats()["refreshes"] < n and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+        a.credential(url, NOW + 0.95 * 86400)  # 95 % of the day: a refreshes in the background
+        refreshed(a, 1)
+        b.credential(url, NOW + 0.96 * 86400)  # b refreshes too, and finds a's fresh copy
+        refreshed(b, 1)
+        assert srv.hits["/op.pem"] == 2 and b.stats()["fetches"] == 0

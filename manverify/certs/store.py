@@ -393,9 +393,12 @@ class CertStore:
         if waited is None:
             return CredentialError(436, f"x5u {x5u} is being fetched by another worker and the time budget ran out",
                                    "fetch-timeout"), self.negative_ttl, False
-        if waited and not refresh:  # another worker fetched it meanwhile: its chain may be on disk now
+        if waited or refresh:
+            # Another worker may have fetched it meanwhile. A background refresh takes the disk
+            # copy only if it was written recently (half of min_ttl left): then N workers
+            # refreshing the same URL make one request, not N.
             cached = self._disk_read(x5u, now)
-            if cached is not None:
+            if cached is not None and (not refresh or cached[1] >= self.min_ttl / 2):
                 self._stats["disk_hits"] += 1
                 return cached[0], cached[1], False
         self._stats["fetches"] += 1
