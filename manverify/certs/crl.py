@@ -8,6 +8,7 @@ the following entries, RFC 5280 §5.3.3), so a serial only matches under the rig
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -59,6 +60,7 @@ class LocalCRLs:
         self._paths: List[Path] = []
         self._files: Dict[Path, Tuple[Tuple[int, int], List[x509.CertificateRevocationList]]] = {}
         self.errors: Dict[str, str] = {}
+        self._lock = threading.Lock()
         if crls is None:
             return
         items = [crls] if isinstance(crls, (str, bytes, os.PathLike, x509.CertificateRevocationList)) else crls
@@ -106,6 +108,10 @@ class LocalCRLs:
         return bool(self._fixed or self._paths)
 
     def current(self) -> List[x509.CertificateRevocationList]:
+        with self._lock:  # calls and background refreshes may re-read at the same time
+            return self._current()
+
+    def _current(self) -> List[x509.CertificateRevocationList]:
         out = list(self._fixed)
         seen = set()
         for path in self._files_now():
