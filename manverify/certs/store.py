@@ -98,9 +98,12 @@ class CertStore:
       allow_loopback         lab/test: let an https x5u resolve to 127.0.0.1/::1 (False)
       tls_ca                 lab/test: CA (path or PEM) for the x5u server's TLS; default: system roots
       connect_timeout, total_timeout, max_bytes, https_ports
-                             fetch budget: 2 s to connect, 4 s in all, 64 KiB, ports 443/8443
-      min_ttl                cache a fetched chain at least this long (24 h), never past notAfter
-      negative_ttl           remember a failed fetch this long (30 s) so a dead x5u is not hammered
+                             fetch budget: 2 s to resolve and to connect, 4 s in all for one miss
+                             (DNS, connect, TLS, x5u and CRL fetches share it), 64 KiB, ports 443/8443
+      min_ttl                cache a fetched chain at least this long (24 h), never past notAfter;
+                             certificates= directory files are re-read after this long
+      negative_ttl           remember a failure (and an expired chain) this long (30 s), so a dead
+                             or bad x5u is neither fetched nor parsed on every call
       refresh_ahead          fraction of an entry's life after which calls are still answered from
                              cache while a background thread refreshes it (0.9; 1 = off)
       cache_dir_max_files    bound of the on-disk cache (10000 files). cache_dir holds only chains
