@@ -273,3 +273,14 @@ def test_workers_refreshing_one_url_through_cache_dir_fetch_it_once(lab, tls, tm
         b.credential(url, NOW + 0.96 * 86400)  # b refreshes too, and finds a's fresh copy
         refreshed(b, 1)
         assert srv.hits["/op.pem"] == 2 and b.stats()["fetches"] == 0
+
+
+def test_warm_without_urls_loads_everything_the_local_copy_names(lab, tmp_path):
+    (tmp_path / "a.pem").write_bytes(lab.chain_pem)
+    (tmp_path / "x5u.json").write_text('{"https://sti.example.fr/a": "a.pem", "https://sti.example.fr/b": "b.pem"}')
+    store = CertStore(trust_anchors=[lab.root.pem], certificates=tmp_path, fetch=False)
+    out = store.warm(now=NOW)
+    assert isinstance(out["https://sti.example.fr/a"], Credential)
+    assert out["https://sti.example.fr/b"].reason == "not-in-local-copy"
+    mapped = CertStore(trust_anchors=[lab.root.pem], certificates={lab.x5u: lab.chain_pem})
+    assert list(mapped.warm(now=NOW)) == [lab.x5u]

@@ -265,10 +265,14 @@ class CertStore:
             return CredentialError(437, f"certificate chain for {x5u} expired at {_when(entry.valid_until):%Y-%m-%d %H:%M:%SZ}", "expired")
         return outcome
 
-    def warm(self, urls: Iterable[str], now: Optional[float] = None) -> Dict[str, Union[Credential, CredentialError]]:
-        """Load and validate these x5u URLs now (e.g. the whole MAN local copy at start-up)."""
-        import time
+    def warm(self, urls: Optional[Iterable[str]] = None, now: Optional[float] = None) -> Dict[str, Union[Credential, CredentialError]]:
+        """Load and validate these x5u URLs now (e.g. the whole MAN local copy at start-up).
 
+        Without urls: every URL the local copy names (the certificates= mapping's keys and the
+        directory manifest's). A directory without a manifest names no URL: pass them.
+        """
+        if urls is None:
+            urls = list(self._local) + [u for u in self._manifest if u not in self._local]
         t = time.time() if now is None else now
         return {url: self.credential(url, t) for url in urls}
 
