@@ -77,10 +77,23 @@ def check_url(url: str, allow_http: bool, ports=DEFAULT_PORTS) -> Tuple[str, str
     return scheme, host, port, parts.path or "/"
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: reaches the IPv4 address in the low 32 bits
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215, local use: special purpose
+
+
 def _allowed_address(ip: str, allow_loopback: bool) -> bool:
     addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
+    if isinstance(addr, ipaddress.IPv6Address):
+        # Addresses that carry an IPv4 destination are judged by it, or 64:ff9b::10.0.0.1 (via
+        # a NAT64 gateway) or 2002:a00:1:: (6to4) would reach a private host.
+        if addr in _NAT64_LOCAL:
+            return False
+        if addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        elif addr in _NAT64:
+            addr = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+        elif addr.sixtofour is not None:
+            addr = addr.sixtofour
     if addr.is_loopback:
         return allow_loopback
     return addr.is_global and not addr.is_multicast
