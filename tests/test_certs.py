@@ -411,3 +411,45 @@ def test_warm_loads_ahead_of_traffic(lab, tmp_path):
     loads = store.stats()["loads"]
     assert isinstance(store.credential("https://certs.example.fr/op1001.pem", NOW), Credential)
     assert store.stats()["loads"] == loads  # the call found it ready
+
+
+def test_the_readme_man_local_copy_setup_works_as_written(lab, tmp_path):
+    """The README's MAN example, run with its paths pointed at a lab layout (so it cannot rot)."""
+    import re
+    from pathlib import Path
+
+    from manverify import Signer, Verifier
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = re.search(r"The MAN set-up.*?```python\n(.*?)```", readme, re.S).group(1)
+    pa = pki.make_crl_signer(lab.root, now=NOW)
+    dp = "https://crl.example.fr/man.crl"
+    good = pki.make_signer(lab.intermediate, spc="1001", now=NOW, crl_url=dp, crl_issuer_name=pa.cert.subject)
+    bad = pki.make_signer(lab.intermediate, spc="1002", now=NOW, crl_url=dp, crl_issuer_name=pa.cert.subject)
+    paths = {name: tmp_path / name for name in ("root.pem", "pa.pem", "certs", "crl", "cache")}
+    paths["root.pem"].write_bytes(lab.root.pem)
+    paths["pa.pem"].write_bytes(pa.pem)
+    paths["certs"].mkdir()
+    (paths["certs"] / "op1001.pem").write_bytes(chain(good, lab))
+    (paths["certs"] / "op1002.pem").write_bytes(chain(bad, lab))
+    paths["crl"].mkdir()
+    (paths["crl"] / "man.crl").write_bytes(pki.crl_pem(pki.make_crl(pa, [bad.cert], now=NOW, indirect=True)))
+    for placeholder, name in (("/etc/man/root.pem", "root.pem"), ("/etc/man/pa.pem", "pa.pem"),
+                              ("/var/lib/man/certs/", "certs"), ("/var/lib/man/crl/", "crl"),
+                              ("/var/cache/manverify", "cache")):
+        assert placeholder in block
+        block = block.replace(placeholder, str(paths[name]))
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    verifier = scope["verifier"]
+
+    def call(signer, x5u):
+        header = Signer(signer.key_pem, x5u).sign("+33612345678", "+33198765432", iat=int(time.time()))
+        return verifier.verify(header, orig="+33612345678", dest="+33198765432")
+
+    assert call(good, "https://certs.example.fr/op1001.pem").spc == "1001"
+    revoked = call(bad, "https://certs.example.fr/op1002.pem")
+    assert revoked.sip_code == 437 and "revoked" in revoked.detail
+    elsewhere = call(good, "https://certs.example.fr/op9999.pem")
+    assert elsewhere.sip_code == 436 and "local copy" in elsewhere.detail
+    assert verifier.store.stats()["fetches"] == 0
