@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "kamailio"
@@ -271,41 +271,6 @@ def uac_stats(workdir: Path, name: str = "uac") -> Dict[str, str]:
         return {}
     head, last = lines[0].split(";"), lines[-1].split(";")
     return dict(zip(head, last))
-
-
-# ---------------------------------------------------------------------- certificates over http
-@contextlib.contextmanager
-def serve_files(files: Dict[str, bytes]) -> Iterator[str]:
-    """Serve {path: body} over http on 127.0.0.1 (lab x5u server); yields the base URL. The
-    mapping is read on each request, so entries may be added after start."""
-    import http.server
-    import threading
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's naming)
-            body = files.get(self.path)
-            if body is None:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", "application/pem-certificate-chain")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "max-age=86400")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 # ---------------------------------------------------------------------- signed calls

@@ -16,6 +16,7 @@ from typing import Dict, List, NamedTuple, Optional
 import pytest
 
 from manverify import pki
+from manverify.demo import serve
 from manverify.signer import Signer
 
 from . import stack
@@ -69,7 +70,7 @@ def lab(work):
     (work / "key.pem").write_bytes(lab.signer.key_pem)
     (work / "rogue-key.pem").write_bytes(rogue.signer.key_pem)
     files: Dict[str, bytes] = {"/op1001.pem": lab.chain_pem, "/rogue.pem": rogue.chain_pem}
-    with stack.serve_files(files) as base:
+    with serve(files) as base:  # lab x5u server; the mapping is read per request
         yield {"lab": lab, "rogue": rogue, "base": base}
 
 
