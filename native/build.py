@@ -11,29 +11,19 @@ from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
 
-CDEF = """
-int mv_version(void);
-size_t mv_table_size(void);
-size_t mv_scratch_size(void);
-int mv_key_load(unsigned char *table, size_t table_len, unsigned char *scratch, size_t scratch_len,
-                const unsigned char *point65, size_t point_len);
-int mv_verify(const unsigned char *gtable, const unsigned char *qtable,
-              const unsigned char *msg, size_t msg_len, const unsigned char *sig64, size_t sig_len);
-int mv_verify_batch(const unsigned char *gtable, const unsigned char *const *qtables,
-                    const unsigned char *const *msgs, const size_t *msg_lens,
-                    const unsigned char *const *sigs, int *out, size_t n);
-int mv_verify_batch_packed(const unsigned char *gtable, const unsigned char *const *qtables,
-                           const unsigned char *msgs, size_t msgs_len, const size_t *offsets,
-                           const unsigned char *sigs, size_t sigs_len, int *out, size_t n);
-int mv_sha256(unsigned char *out32, const unsigned char *msg, size_t msg_len);
-int mv_table_mul(unsigned char *out65, const unsigned char *table, const unsigned char *k32);
-int mv_naive_mul(unsigned char *out65, const unsigned char *point65, const unsigned char *k32);
-"""
-
 ffi = FFI()
-# mv.h is the ABI; mv_native.h adds the CPU-feature report and test hooks (between cdef markers).
-_EXTRA = re.search(r"/\* cdef-begin \*/(.*?)/\* cdef-end \*/", (HERE / "mv_native.h").read_text(), re.S)
-ffi.cdef(CDEF + _EXTRA.group(1))
+
+
+def _declarations(header: str) -> str:
+    """The part of a header between its cdef markers: the C declarations are written once."""
+    found = re.search(r"/\* cdef-begin\b.*?\*/(.*?)/\* cdef-end \*/", (HERE / header).read_text(), re.S)
+    if found is None:
+        raise RuntimeError(f"native/{header} has no cdef-begin/cdef-end markers")
+    return found.group(1)
+
+
+# mv.h is the ABI; mv_native.h adds the CPU-feature report and test hooks.
+ffi.cdef(_declarations("mv.h") + _declarations("mv_native.h"))
 ffi.set_source(
     "manverify._native",
     '#include "mv_native.h"',

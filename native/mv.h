@@ -22,6 +22,7 @@
 #define MV_EPOINT (-2)    /* the public key is not a point of P-256 */
 #define MV_ETABLE (-3)    /* a table was not filled by mv_key_load */
 
+/* cdef-begin: native/build.py hands this part to cffi verbatim (plain declarations only) */
 int mv_version(void);
 size_t mv_table_size(void);
 size_t mv_scratch_size(void);
@@ -54,5 +55,6 @@ int mv_sha256(unsigned char *out32, const unsigned char *msg, size_t msg_len);
 int mv_table_mul(unsigned char *out65, const unsigned char *table, const unsigned char *k32);
 /* out65 = k * P by plain double-and-add from the point itself; same convention */
 int mv_naive_mul(unsigned char *out65, const unsigned char *point65, const unsigned char *k32);
+/* cdef-end */
 
 #endif
