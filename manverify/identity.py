@@ -20,7 +20,7 @@ _DIGEST = re.compile(r"[A-Za-z0-9_\-.]+")
 _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _WS = re.compile(r"[ \t]*")
 # The shape every SHAKEN signer emits ("tok;info=<url>;alg=ES256;ppt=shaken") is recognised
-# with a few string operations; anything else goes through the general parser.
+# with a few string operations (common_form); anything else goes through the general parser.
 _FAST_URI = re.compile(r"[!#-;=?-~]+")  # printable, no space, no < or >
 _FAST_PPT = {"shaken": "shaken", "div": "div", "div-o": "div-o"}
 
@@ -54,18 +54,29 @@ def unfold(value: str) -> str:
     return value.strip()
 
 
+def common_form(value: str) -> Optional[Tuple[str, str, str]]:
+    """(token, info, ppt) when the value is exactly "tok;info=<url>;alg=ES256;ppt=shaken|div|div-o",
+    else None. The token is not checked here: its parts must pass strict base64url decoding."""
+    token, _, rest = value.partition(";")
+    if not rest.startswith("info=<"):
+        return None
+    info, sep, ppt = rest[6:].partition(">;alg=ES256;ppt=")
+    ppt = _FAST_PPT.get(ppt)
+    if sep and ppt and _FAST_URI.fullmatch(info):
+        return token, info, ppt
+    return None
+
+
 def parse(value: str) -> IdentityHeader:
     """Parse one header value; raise HeaderSyntaxError with a reason a human can act on."""
-    token, _, rest = value.partition(";")
-    if rest.startswith("info=<"):
-        info, sep, ppt = rest[6:].partition(">;alg=ES256;ppt=")
-        ppt = _FAST_PPT.get(ppt)
-        # Each token part is checked against the base64url alphabet when it is decoded; here it
-        # only must not hold what the general parser treats specially (a header name, spaces).
-        if (sep and ppt and token.count(".") == 2 and _FAST_URI.fullmatch(info)
-                and ":" not in token and " " not in token and "\t" not in token and "\n" not in token):
-            params = (("info", info), ("alg", "ES256"), ("ppt", ppt))
-            return IdentityHeader(token, info, "ES256", ppt, params, value)
+    common = common_form(value)
+    if common is not None:
+        token, info, ppt = common
+        # What the general parser treats specially (a header name, spaces) must not be in the
+        # token; anything else outside base64url is refused when the token is decoded.
+        if (token.count(".") == 2 and ":" not in token and " " not in token and "\t" not in token
+                and "\n" not in token):
+            return IdentityHeader(token, info, "ES256", ppt, (("info", info), ("alg", "ES256"), ("ppt", ppt)), value)
     return _parse_general(unfold(value))
 
 

@@ -286,6 +286,39 @@ def _fast_shaken(claims: Dict[str, Any]) -> Optional[Claims]:
     return Claims(orig_tn, dest_tns, iat, attest, origid, ())
 
 
+# (header segment, info URL) pairs whose header passed check_header for ppt "shaken".
+_shaken_headers: Dict[Tuple[str, str], bool] = {}
+
+
+def decode_shaken(token: str, info: str) -> Optional[Tuple[Claims, bytes, bytes]]:
+    """(claims, signing input, r||s) for the common case: a full-form token whose header passes
+    check_header for ppt "shaken" and x5u = info, with claims in the shape every SHAKEN signer
+    emits. None when anything differs; decode(), check_header() and check_claims() then give
+    the precise error. Pure, like decode()."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    h64, c64, s64 = parts
+    if (h64, info) not in _shaken_headers:
+        try:
+            header = _json_object(b64decode(h64, "PASSporT header"), "PASSporT header")
+            if check_header(header, info=info, ppt_param="shaken") != "shaken":
+                return None
+        except PassportError:
+            return None
+        if len(_shaken_headers) >= _HEADER_MEMO_MAX:
+            _shaken_headers.clear()
+        _shaken_headers[(h64, info)] = True
+    try:
+        claims = _fast_shaken(_json_object(b64decode(c64, "PASSporT claims"), "PASSporT claims"))
+        sig = b64decode(s64, "signature")
+    except PassportError:
+        return None
+    if claims is None or len(sig) != 64:
+        return None
+    return claims, (h64 + "." + c64).encode("ascii"), sig
+
+
 def check_claims(claims: Dict[str, Any], ppt: str) -> Claims:
     """Mandatory claims and their types for the given ppt (RFC 8225 §5, RFC 8588, RFC 8946)."""
     if ppt == "shaken":

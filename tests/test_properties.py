@@ -1,6 +1,7 @@
 """Properties over random input: round trips verify, mutations never do, nothing raises."""
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from manverify import tn
@@ -59,3 +60,95 @@ def test_any_call_numbers_and_date(verifier, signer, orig, dest, date):
     h = signer.sign("0612345678", "0198765432", iat=NOW)
     r = verifier.verify(h, orig=orig, dest=dest, date=date, now=NOW)
     assert r.ok in (True, False) and (r.ok or r.sip_code in (400, 403, 438))
+
+
+# ------------------------------------------------------------------ the common path is a shortcut
+# Verifier.verify() answers the usual call shape in one pass (Verifier._common) and hands every
+# other call to the general path. Over calls near that shape, both paths must give the same Result.
+_CLAIM_EDITS = {
+    "as signed": lambda c: c,
+    "orig with +": lambda c: {**c, "orig": {"tn": "+" + c["orig"]["tn"]}},
+    "two dests": lambda c: {**c, "dest": {"tn": ["33140000000", *c["dest"]["tn"]]}},
+    "dest uri": lambda c: {**c, "dest": {"uri": ["sip:a@b"]}},
+    "extra claim": lambda c: {**c, "rcd": {"nam": "x"}},
+    "attest D": lambda c: {**c, "attest": "D"},
+    "no origid": lambda c: {k: v for k, v in c.items() if k != "origid"},
+    "iat string": lambda c: {**c, "iat": str(c["iat"])},
+    "iat bool": lambda c: {**c, "iat": True},
+    "orig list": lambda c: {**c, "orig": {"tn": [c["orig"]["tn"]]}},
+}
+_HEADER_EDITS = {
+    "as signed": lambda h: h,
+    "typ JWT": lambda h: {**h, "typ": "JWT"},
+    "alg ES384": lambda h: {**h, "alg": "ES384"},
+    "ppt div": lambda h: {**h, "ppt": "div"},
+    "no ppt": lambda h: {k: v for k, v in h.items() if k != "ppt"},
+    "crit": lambda h: {**h, "crit": ["x"]},
+    "other x5u": lambda h: {**h, "x5u": "https://certs.example.fr/other.pem"},
+}
+_PARAMS = {
+    "as signed": lambda info: f";info=<{info}>;alg=ES256;ppt=shaken",
+    "reordered": lambda info: f";ppt=shaken;info=<{info}>;alg=ES256",
+    "spaced": lambda info: f" ; info=<{info}> ; alg=ES256 ; ppt=shaken",
+    "quoted ppt": lambda info: f';info=<{info}>;alg=ES256;ppt="shaken"',
+    "unknown x5u": lambda info: ";info=<https://certs.example.fr/none.pem>;alg=ES256;ppt=shaken",
+    "ppt div": lambda info: f";info=<{info}>;alg=ES256;ppt=div",
+    "extra param": lambda info: f";info=<{info}>;alg=ES256;ppt=shaken;x=1",
+}
+_NUMBERS = ["+33612345678", "0612345678", "tel:+33-6-12-34-56-78", "+33198765432", "01 98 76 54 32",
+            "+3319999198765432", "+33612345679", "not a number", ""]
+
+
+def _mostly(usual, others):
+    """Half the time the usual value: calls stay near the common shape, one or two edits away."""
+    return st.one_of(st.just(usual), st.sampled_from(sorted(others)))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(claims_edit=_mostly("as signed", _CLAIM_EDITS), header_edit=_mostly("as signed", _HEADER_EDITS),
+       params=_mostly("as signed", _PARAMS), orig=_mostly("+33612345678", _NUMBERS),
+       dest=_mostly("+33198765432", _NUMBERS), offset=st.sampled_from((0, -60, 60, -61, 61, 10**6)),
+       flip=st.booleans())
+def test_common_path_answers_as_the_general_path(lab, signer, claims_edit, header_edit, params, orig, dest,
+                                                  offset, flip):
+    from manverify.verifier import Verifier
+
+    verifier = _no_fetch_verifier(lab)
+    claims = {"attest": "A", "dest": {"tn": ["33198765432"]}, "iat": NOW + offset,
+              "orig": {"tn": "33612345678"}, "origid": "4437c7eb-8f7a-4f8d-a6d2-0f3c1e8a5b0d"}
+    header = _HEADER_EDITS[header_edit](signer._jose("shaken"))
+    token = signer._token(header, _CLAIM_EDITS[claims_edit](claims))
+    if flip:  # one bit of s: a signature that does not verify
+        last = token[-2]
+        token = token[:-2] + ("B" if last == "A" else "A") + token[-1]
+    value = token + _PARAMS[params](lab.x5u)
+    fast_result = verifier.verify(value, orig=orig, dest=dest, now=NOW)
+    assert fast_result == verifier._verify_general(value, orig, dest, None, NOW)
+    assert Verifier.verify_many(verifier, [dict(identity=value, orig=orig, dest=dest, now=NOW)]) == [fast_result]
+
+
+_verifiers: dict = {}
+
+
+def _no_fetch_verifier(lab):
+    from manverify.verifier import Verifier
+
+    if "v" not in _verifiers:
+        _verifiers["v"] = Verifier(trust_anchors=[lab.root.pem], certificates={lab.x5u: lab.chain_pem}, fetch=False)
+    return _verifiers["v"]
+
+
+def test_common_path_is_taken_for_the_usual_call(lab, signer, monkeypatch):
+    """The shortcut must actually be used (or the property above compares the general path with itself)."""
+    from manverify.verifier import Verifier
+
+    verifier = _no_fetch_verifier(lab)
+    value = signer.sign("+33612345678", "+33198765432", iat=NOW)
+
+    def general(*args):
+        raise LookupError("general path")
+
+    monkeypatch.setattr(Verifier, "_verify_general", general)
+    assert verifier.verify(value, orig="+33612345678", dest="+33198765432", now=NOW).ok
+    with pytest.raises(LookupError):  # another called number: the general path says why
+        verifier.verify(value, orig="+33612345678", dest="+33198765431", now=NOW)
