@@ -3,7 +3,8 @@
 
 Each limit is a *regression floor*: the ratio this code reaches on the project's 2-core machines
 plus a noise margin taken from repeated runs (see README, "Performance"). The issue targets are
-printed beside them; the gate fails only when a floor is crossed.
+printed beside them; the gate fails only when a floor is crossed in every one of ATTEMPTS
+measurements (the machines are shared: a neighbour's burst must not fail a build).
 """
 import sys
 from pathlib import Path
@@ -22,6 +23,9 @@ from manverify import bench, es256  # noqa: E402
 #   Verifier.verify / cryptography        0.505-0.74  -> target 0.50 not met (Python parsing and
 #       checks ~20 us + native ~17 us); floor 0.95 = worst + the whole spread (0.21); a fallback
 #       to OpenSSL (~1.2-1.3) fails it.
+#     With the one-pass common path (22 Nov, 20:55-21:30 UTC, a busier box): 0.47-0.59 in 6
+#       runs -> floor 0.75 = worst + 0.16; the general path on every call (~0.58) stays under
+#       it, a lost native engine or per-key table does not.
 #   es256.verify_many 2/1 threads, per-round upper quartile  1.85-2.06 -> limit 1.70 = target
 #       1.80 minus 0.10 (half the spread); a GIL held during native work gives ~1.0.
 #   Verifier.verify_many 2/1 threads, upper quartile         1.26-1.85 -> target 1.80 not met
@@ -31,32 +35,52 @@ from manverify import bench, es256  # noqa: E402
 # lowers a 2-thread rate, so scaling uses the upper quartile of back-to-back 1/2-thread pairs.
 LIMITS = {
     "native verify / cryptography": (0.40, 0.40, "max"),
-    "Verifier.verify / cryptography": (0.95, 0.50, "max"),
+    "Verifier.verify / cryptography": (0.75, 0.50, "max"),
     "es256.verify_many 2 threads / 1": (1.70, 1.80, "min"),
     "Verifier.verify_many 2 threads / 1": (1.10, 1.80, "min"),
 }
+
+
+ATTEMPTS = 3  # a crossed limit must stay crossed when measured again: one noisy neighbour is not a regression
+
+
+def observe() -> dict:
+    report = bench.measure(rounds=15)
+    print(bench.render(report))
+    ratios = report["ratios"]
+    return {
+        "native verify / cryptography": ratios["es256.verify (native)"],
+        "Verifier.verify / cryptography": ratios["Verifier.verify (cached cert)"],
+        "es256.verify_many 2 threads / 1": report["sig_batch_scaling_q3"],
+        "Verifier.verify_many 2 threads / 1": report["batch_scaling_q3"],
+    }
+
+
+def crossed(name: str, value: float) -> bool:
+    limit, _, direction = LIMITS[name]
+    return value > limit if direction == "max" else value < limit
 
 
 def main() -> int:
     if es256.backend() != "native":
         print("gate: the native backend is not active; build the extension first", file=sys.stderr)
         return 1
-    report = bench.measure(rounds=15)
-    print(bench.render(report))
-    ratios = report["ratios"]
-    observed = {
-        "native verify / cryptography": ratios["es256.verify (native)"],
-        "Verifier.verify / cryptography": ratios["Verifier.verify (cached cert)"],
-        "es256.verify_many 2 threads / 1": report["sig_batch_scaling_q3"],
-        "Verifier.verify_many 2 threads / 1": report["batch_scaling_q3"],
-    }
-    print(f"\n{'gate':36s} {'observed':>9s} {'limit':>7s} {'target':>7s}")
+    best: dict = {}
+    for attempt in range(1, ATTEMPTS + 1):
+        if attempt > 1:
+            print(f"\ngate: {', '.join(n for n in best if crossed(n, best[n]))} crossed its limit; "
+                  f"measuring again ({attempt}/{ATTEMPTS})\n")
+        for name, value in observe().items():
+            better = min if LIMITS[name][2] == "max" else max
+            best[name] = better(best.get(name, value), value)
+        if not any(crossed(n, v) for n, v in best.items()):
+            break
+    print(f"\n{'gate (best of the attempts)':36s} {'observed':>9s} {'limit':>7s} {'target':>7s}")
     failed = False
-    for name, (limit, target, direction) in LIMITS.items():
-        value = observed[name]
-        ok = value <= limit if direction == "max" else value >= limit
-        failed |= not ok
-        print(f"{name:36s} {value:9.2f} {limit:7.2f} {target:7.2f}  {'ok' if ok else 'FAIL'}")
+    for name, (limit, target, _) in LIMITS.items():
+        bad = crossed(name, best[name])
+        failed |= bad
+        print(f"{name:36s} {best[name]:9.2f} {limit:7.2f} {target:7.2f}  {'FAIL' if bad else 'ok'}")
     return 1 if failed else 0
 
 
