@@ -164,13 +164,12 @@ class Verifier:
         now: Optional[float] = None,
     ) -> Result:
         """Verify one call. Never raises for call data; raises UsageError for wrong argument types."""
-        if type(identity) is str and type(orig) is str and type(dest) is str and date is None:
-            common = self._common(identity, orig, dest, now)
-            if common is not None:
-                c, signing_input, signature = common
-                if c.code is None:
-                    self._check_signature(c, es256.verify(c.credential.key, signing_input, signature))
-                return _single(c)
+        common = self._common(identity, orig, dest, date, now)
+        if common is not None:
+            c, signing_input, signature = common
+            if c.code is None:
+                self._check_signature(c, es256.verify(c.credential.key, signing_input, signature))
+            return _single(c)
         return self._verify_general(identity, orig, dest, date, now)
 
     def _verify_general(self, identity, orig, dest, date, now) -> Result:
@@ -215,9 +214,7 @@ class Verifier:
         pending: List[Tuple[Any, bytes, bytes, _Check]] = []  # key, signing input, r||s, check
         for call in calls:
             value, orig, dest, date, now = (call.get(k) for k in ("identity", "orig", "dest", "date", "now"))
-            common = None
-            if type(value) is str and type(orig) is str and type(dest) is str and date is None:
-                common = self._common(value, orig, dest, now)
+            common = self._common(value, orig, dest, date, now)
             if common is not None:
                 c, signing_input, signature = common
                 prepared.append((c, None))
@@ -359,16 +356,26 @@ class Verifier:
             return c.fail(437, f"certificate does not authorise calling number {claims.orig_tn}")
         return c
 
-    def _common(self, value: str, orig: str, dest: str, now) -> Optional[Tuple[_Check, bytes, bytes]]:
+    def _common(self, value, orig, dest, date, now) -> Optional[Tuple[_Check, bytes, bytes]]:
         """Nearly every call: one full-form SHAKEN header as signers write it, whose orig and dest
-        are the call's numbers, checked in one pass up to the signature; returns the check with
-        the signing input and r||s. None sends the call down the general path, which finds the
-        precise failure: up to that point nothing has touched the certificate store or the
-        signature, so nothing is done twice that costs or counts."""
+        are the call's numbers and whose Date (if any) is fresh, checked in one pass up to the
+        signature; returns the check with the signing input and r||s. None sends the call down
+        the general path, which finds the precise failure: up to that point nothing has touched
+        the certificate store or the signature, so nothing is done twice that costs or counts."""
+        if type(value) is not str:
+            if type(value) not in (list, tuple) or len(value) != 1 or type(value[0]) is not str:
+                return None
+            value = value[0]
+        if type(orig) is not str or type(dest) is not str:
+            return None
         if now is None:
             now = time.time()
         elif type(now) is not int and type(now) is not float:
             return None
+        if date is not None:
+            when = _parse_date_memo(date) if type(date) is str and len(date) <= 64 else None
+            if when is None or abs(now - when) > self.max_age:
+                return None
         if len(value) > identity.MAX_HEADER_BYTES or not value.isascii():
             return None
         common = identity.common_form(value)
@@ -506,6 +513,19 @@ def _ago(seconds: float) -> str:
     if seconds >= 0:
         return f"{seconds:.0f} s in the past"
     return f"{-seconds:.0f} s in the future"
+
+
+_dates: dict = {}  # Date header value -> epoch (or None): every call in the same second shares one
+
+
+def _parse_date_memo(value: str) -> Optional[float]:
+    when = _dates.get(value, _dates)
+    if when is _dates:
+        when = _parse_date(value)
+        if len(_dates) >= 256:
+            _dates.clear()
+        _dates[value] = when
+    return when
 
 
 def _parse_date(value: str) -> Optional[float]:

@@ -1,4 +1,5 @@
 """Properties over random input: round trips verify, mutations never do, nothing raises."""
+import email.utils
 import string
 
 import pytest
@@ -95,6 +96,8 @@ _PARAMS = {
     "ppt div": lambda info: f";info=<{info}>;alg=ES256;ppt=div",
     "extra param": lambda info: f";info=<{info}>;alg=ES256;ppt=shaken;x=1",
 }
+_DATES = [email.utils.formatdate(NOW, usegmt=True), email.utils.formatdate(NOW - 61, usegmt=True),
+          email.utils.formatdate(NOW + 61, usegmt=True), "Sun, 06 Nov 1994 08:49:37", "yesterday", "x" * 100]
 _NUMBERS = ["+33612345678", "0612345678", "tel:+33-6-12-34-56-78", "+33198765432", "01 98 76 54 32",
             "+3319999198765432", "+33612345679", "not a number", ""]
 
@@ -108,9 +111,9 @@ def _mostly(usual, others):
 @given(claims_edit=_mostly("as signed", _CLAIM_EDITS), header_edit=_mostly("as signed", _HEADER_EDITS),
        params=_mostly("as signed", _PARAMS), orig=_mostly("+33612345678", _NUMBERS),
        dest=_mostly("+33198765432", _NUMBERS), offset=st.sampled_from((0, -60, 60, -61, 61, 10**6)),
-       flip=st.booleans())
+       flip=st.booleans(), date=_mostly(None, _DATES), as_list=st.booleans())
 def test_common_path_answers_as_the_general_path(lab, signer, claims_edit, header_edit, params, orig, dest,
-                                                  offset, flip):
+                                                  offset, flip, date, as_list):
     from manverify.verifier import Verifier
 
     verifier = _no_fetch_verifier(lab)
@@ -122,9 +125,11 @@ def test_common_path_answers_as_the_general_path(lab, signer, claims_edit, heade
         last = token[-2]
         token = token[:-2] + ("B" if last == "A" else "A") + token[-1]
     value = token + _PARAMS[params](lab.x5u)
-    fast_result = verifier.verify(value, orig=orig, dest=dest, now=NOW)
-    assert fast_result == verifier._verify_general(value, orig, dest, None, NOW)
-    assert Verifier.verify_many(verifier, [dict(identity=value, orig=orig, dest=dest, now=NOW)]) == [fast_result]
+    if as_list:  # what sip.check passes: the list of Identity headers, here one
+        value = [value]
+    fast_result = verifier.verify(value, orig=orig, dest=dest, date=date, now=NOW)
+    assert fast_result == verifier._verify_general(value, orig, dest, date, NOW)
+    assert Verifier.verify_many(verifier, [dict(identity=value, orig=orig, dest=dest, date=date, now=NOW)]) == [fast_result]
 
 
 _verifiers: dict = {}
@@ -150,5 +155,8 @@ def test_common_path_is_taken_for_the_usual_call(lab, signer, monkeypatch):
 
     monkeypatch.setattr(Verifier, "_verify_general", general)
     assert verifier.verify(value, orig="+33612345678", dest="+33198765432", now=NOW).ok
+    # as sip.check calls it: a list of headers and the INVITE's Date
+    date = email.utils.formatdate(NOW, usegmt=True)
+    assert verifier.verify([value], orig="+33612345678", dest="+33198765432", date=date, now=NOW).ok
     with pytest.raises(LookupError):  # another called number: the general path says why
         verifier.verify(value, orig="+33612345678", dest="+33198765431", now=NOW)
