@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from manverify import pki  # noqa: E402
+from manverify.demo import serve  # noqa: E402
 from manverify.signer import Signer  # noqa: E402
 from tests.e2e import stack  # noqa: E402
 
@@ -93,7 +94,7 @@ def main(argv=None) -> int:
         lab = pki.lab_pki(spc="1001")
         (work / "root.pem").write_bytes(lab.root.pem)
         files = {"/op1001.pem": lab.chain_pem}
-        with stack.serve_files(files) as base:
+        with serve(files) as base:
             signer = Signer(lab.signer.key_pem, f"{base}/op1001.pem")
             wk = str(args.workers)
 
