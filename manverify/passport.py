@@ -146,12 +146,7 @@ def decode_jws(token: str) -> Tuple[Dict[str, Any], bytes, bytes, bytes]:
     if len(parts) != 3:
         raise PassportError(438, f"token has {len(parts)} parts, expected 3")
     h64, c64, s64 = parts
-    header = _header_memo.get(h64)
-    if header is None:
-        header = _json_object(b64decode(h64, "PASSporT header"), "PASSporT header")
-        if len(_header_memo) >= _HEADER_MEMO_MAX:
-            _header_memo.clear()
-        _header_memo[h64] = header
+    header = _header(h64)
     payload = b64decode(c64, "PASSporT claims")
     sig = b64decode(s64, "signature")
     if len(sig) != 64:
@@ -159,6 +154,17 @@ def decode_jws(token: str) -> Tuple[Dict[str, Any], bytes, bytes, bytes]:
             438, f"signature is {len(sig)} bytes; ES256 needs raw r||s of 64 bytes (DER is not allowed)"
         )
     return header, payload, (h64 + "." + c64).encode("ascii"), sig
+
+
+def _header(h64: str) -> Dict[str, Any]:
+    """The decoded JOSE header segment, memoised (a pure decode); PassportError as decode()."""
+    header = _header_memo.get(h64)
+    if header is None:
+        header = _json_object(b64decode(h64, "PASSporT header"), "PASSporT header")
+        if len(_header_memo) >= _HEADER_MEMO_MAX:
+            _header_memo.clear()
+        _header_memo[h64] = header
+    return header
 
 
 def decode(token: str) -> Passport:
@@ -301,8 +307,7 @@ def decode_shaken(token: str, info: str) -> Optional[Tuple[Claims, bytes, bytes]
     h64, c64, s64 = parts
     if (h64, info) not in _shaken_headers:
         try:
-            header = _json_object(b64decode(h64, "PASSporT header"), "PASSporT header")
-            if check_header(header, info=info, ppt_param="shaken") != "shaken":
+            if check_header(_header(h64), info=info, ppt_param="shaken") != "shaken":
                 return None
         except PassportError:
             return None

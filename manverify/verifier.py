@@ -284,7 +284,7 @@ class Verifier:
             raise UsageError(f"now must be epoch seconds (int or float), not {type(now).__name__}")
         when, error = None, ""
         if date is not None:
-            when = _parse_date(date)
+            when = _parse_date_memo(date)
             if when is None:
                 error = f"Date header {date[:60]!r} is not an RFC 1123 date"
         return _Call(
@@ -373,7 +373,7 @@ class Verifier:
         elif type(now) is not int and type(now) is not float:
             return None
         if date is not None:
-            when = _parse_date_memo(date) if type(date) is str and len(date) <= 64 else None
+            when = _parse_date_memo(date) if type(date) is str else None
             if when is None or abs(now - when) > self.max_age:
                 return None
         if len(value) > identity.MAX_HEADER_BYTES or not value.isascii():
@@ -519,6 +519,8 @@ _dates: dict = {}  # Date header value -> epoch (or None): every call in the sam
 
 
 def _parse_date_memo(value: str) -> Optional[float]:
+    if len(value) > 64:  # an RFC 1123 date is 29 characters: junk is parsed, not remembered
+        return _parse_date(value)
     when = _dates.get(value, _dates)
     if when is _dates:
         when = _parse_date(value)
