@@ -1,7 +1,8 @@
 """The signature boundary: ES256 (ECDSA P-256 / SHA-256, raw r||s) verification.
 
-This is the only module that touches a signature backend and the only importer of the compiled
-`manverify._native`. Two backends sit behind one interface:
+This is the only module that touches a signature backend and, with scan.py (the engine's PASSporT
+scanner), the only importer of the compiled `manverify._native`. Two backends sit behind one
+interface:
   native        the C engine in native/: per-key precomputed tables, GIL released during calls
   cryptography  OpenSSL through `cryptography`, used when the extension is not built
 

@@ -31,12 +31,14 @@ from .passport import (
     check_header,
     decode,
     decode_shaken,
+    decode_shaken_many,
     rebuild_compact,
 )
 from .result import HeaderResult, Result
 
 PROFILES = ("man", "atis", "rfc")
 MAN_PARAMS = frozenset(("info", "alg", "ppt"))
+_new_tuple = tuple.__new__  # builds a NamedTuple from its fields in order, skipping its __new__
 MAX_HEADERS = 10  # distinct Identity headers looked at per call; more is an attack, not a call
 _CALL_KEYS = frozenset(("identity", "orig", "dest", "date", "now"))
 
@@ -67,11 +69,13 @@ class _Check:
     def result(self) -> HeaderResult:
         c = self.claims
         cred = self.credential
-        # Positional, in field order: a keyword call costs twice as much on the per-call path.
+        # In field order, through tuple.__new__: the NamedTuple's own __new__ (a Python function)
+        # costs as much again on the per-call path.
         if c is None:
-            return HeaderResult(self.code is None, self.code, self.detail or "signature verified",
-                                self.ppt, None, None, (), (), None, None, self.x5u, cred.spc if cred else None)
-        return HeaderResult(
+            return _new_tuple(HeaderResult, (self.code is None, self.code, self.detail or "signature verified",
+                                             self.ppt, None, None, (), (), None, None, self.x5u,
+                                             cred.spc if cred else None))
+        return _new_tuple(HeaderResult, (
             self.code is None,                  # ok
             self.code,                          # sip_code
             self.detail or "signature verified",  # detail
@@ -84,7 +88,7 @@ class _Check:
             c.origid,                           # origid
             self.x5u,                           # x5u
             cred.spc if cred else None,         # spc
-        )
+        ))
 
 
 class _Call(NamedTuple):
@@ -191,6 +195,9 @@ class Verifier:
         """
         calls = list(calls)
         for call in calls:
+            # a dict's keys view compares as a set without building one: the usual call is cheap
+            if type(call) is dict and call.keys() <= _CALL_KEYS:
+                continue
             if not isinstance(call, Mapping):
                 raise UsageError(f"each call must be a mapping of verify() keywords, not {type(call).__name__}")
             unknown = set(call) - _CALL_KEYS
@@ -208,20 +215,24 @@ class Verifier:
         return out
 
     def _verify_chunk(self, calls: List[Mapping[str, Any]]) -> List[Result]:
-        # Each call goes down the common path (a check) or the general one (a preparation);
-        # then one native batch checks every signature still pending, and the verdicts follow.
+        # Each call goes down the common path (a check) or the general one (a preparation); the
+        # common calls' tokens are decoded in one native scan, then one native batch checks every
+        # signature still pending, and the verdicts follow. Both native calls release the GIL.
+        args = [(call.get("identity"), call.get("orig"), call.get("dest"), call.get("date"), call.get("now"))
+                for call in calls]
+        shapes = [self._common_shape(*a) for a in args]
+        decoded = iter(decode_shaken_many([(s[1], s[2]) for s in shapes if s is not None]))
         prepared: List[Tuple[Optional[_Check], Any]] = []
         pending: List[Tuple[Any, bytes, bytes, _Check]] = []  # key, signing input, r||s, check
-        for call in calls:
-            value, orig, dest, date, now = (call.get(k) for k in ("identity", "orig", "dest", "date", "now"))
-            common = self._common(value, orig, dest, date, now)
+        for a, shape in zip(args, shapes):
+            common = None if shape is None else self._common_claims(shape, next(decoded))
             if common is not None:
                 c, signing_input, signature = common
                 prepared.append((c, None))
                 if c.code is None:
                     pending.append((c.credential.key, signing_input, signature, c))
                 continue
-            general = self._prepare(value, orig, dest, date, now)
+            general = self._prepare(*a)
             prepared.append((None, general))
             if general[2] is None:
                 pending.extend((c.credential.key, c.passport.signing_input, c.passport.signature, c)
@@ -362,6 +373,14 @@ class Verifier:
         signature; returns the check with the signing input and r||s. None sends the call down
         the general path, which finds the precise failure: up to that point nothing has touched
         the certificate store or the signature, so nothing is done twice that costs or counts."""
+        shape = self._common_shape(value, orig, dest, date, now)
+        if shape is None:
+            return None
+        return self._common_claims(shape, decode_shaken(shape[1], shape[2]))
+
+    def _common_shape(self, value, orig, dest, date, now):
+        """The common path's checks before the token is decoded: (value, token, info, orig, dest,
+        now), or None."""
         if type(value) is not str:
             if type(value) not in (list, tuple) or len(value) != 1 or type(value[0]) is not str:
                 return None
@@ -381,10 +400,13 @@ class Verifier:
         common = identity.common_form(value)
         if common is None or common[2] != "shaken":
             return None
-        token, info, _ = common
-        decoded = decode_shaken(token, info)
+        return value, common[0], common[1], orig, dest, now
+
+    def _common_claims(self, shape, decoded) -> Optional[Tuple[_Check, bytes, bytes]]:
+        """The common path's checks once the token is decoded (decode_shaken's answer)."""
         if decoded is None:
             return None
+        value, _, info, orig, dest, now = shape
         claims, signing_input, signature = decoded
         if abs(now - claims.iat) > self.max_age or tn.try_canonical(orig) != claims.orig_tn:
             return None
@@ -468,10 +490,10 @@ def _div_chain(start: _Check, divs: List[_Check], dest: str, max_div: int) -> in
 
 def _passed(c: _Check, headers, detail: str) -> Result:
     cl = c.claims
-    # Positional, in field order (ok, sip_code, detail, attest, orig_tn, dest_tns, spc, x5u,
-    # origid, iat, headers): a keyword call costs twice as much on the per-call path.
-    return Result(True, None, detail, cl.attest, cl.orig_tn, cl.dest_tns, c.credential.spc, c.x5u,
-                  cl.origid, cl.iat, headers)
+    # In field order (ok, sip_code, detail, attest, orig_tn, dest_tns, spc, x5u, origid, iat,
+    # headers), through tuple.__new__ as in _Check.result().
+    return _new_tuple(Result, (True, None, detail, cl.attest, cl.orig_tn, cl.dest_tns, c.credential.spc,
+                               c.x5u, cl.origid, cl.iat, headers))
 
 
 def _single(c: _Check) -> Result:

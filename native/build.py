@@ -32,7 +32,7 @@ ffi.set_source(
     sources=["native/mv_native.c"],
     include_dirs=["native"],
     depends=["native/mv.h", "native/mv_native.h", "native/field_impl.h", "native/scalar_impl.h",
-             "native/group_impl.h", "native/ecmult_impl.h", "native/sha256_impl.h"],
+             "native/group_impl.h", "native/ecmult_impl.h", "native/sha256_impl.h", "native/passport_impl.h"],
     extra_compile_args=["-O3", "-funroll-loops", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter"]
     + shlex.split(os.environ.get("MANVERIFY_CFLAGS", "")),
     extra_link_args=shlex.split(os.environ.get("MANVERIFY_LDFLAGS", "")),

@@ -49,6 +49,23 @@ int mv_verify_batch_packed(const unsigned char *gtable, const unsigned char *con
                            const unsigned char *msgs, size_t msgs_len, const size_t *offsets,
                            const unsigned char *sigs, size_t sigs_len, int *out, size_t n);
 
+/* Cut n compact PASSporTs packed as above (token i = toks[offsets[i] .. offsets[i+1])) and
+ * recognise the claims every SHAKEN signer writes: token i is that shape when it is three
+ * dot-separated segments whose signature is strict unpadded base64url of 64 bytes and whose claims
+ * segment is strict base64url of the JSON object {"attest":S,"dest":{"tn":[S,...]},"iat":I,
+ * "orig":{"tn":S},"origid":S} (members in any order, each once, nothing else; no whitespace; S a
+ * string of printable ASCII without escapes; I a non-negative integer of at most 15 digits; 1 to
+ * 8 dest numbers). The JOSE header segment is not looked at.
+ * out gets n records of MV_SCAN_RECORD bytes, then n lines. Record i: r||s (64 bytes), iat (8
+ * bytes, little-endian) and the end of the signing input header "." claims within token i (8
+ * bytes, little-endian). Line i: attest '"' orig '"' origid ('"' dest)+ '\n' when token i is the
+ * shape, else just '\n' (record zeroed): the caller decodes that token itself. out needs
+ * MV_SCAN_RECORD n + toks_len + n bytes; *out_used gets the bytes written. MV_EARG (nothing
+ * written) when the arguments do not hold. */
+#define MV_SCAN_RECORD 80
+int mv_shaken_scan(const unsigned char *toks, size_t toks_len, const size_t *offsets, size_t n,
+                   unsigned char *out, size_t out_len, size_t *out_used);
+
 /* Test hooks over public data. */
 int mv_sha256(unsigned char *out32, const unsigned char *msg, size_t msg_len);
 /* out65 = k * P using the table (k: 32 bytes big-endian, any value); 0 ok, 1 if the result is infinity */

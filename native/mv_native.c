@@ -23,6 +23,7 @@
 #include "group_impl.h"
 #include "ecmult_impl.h"
 #include "sha256_impl.h"
+#include "passport_impl.h"
 
 /* Table layout (uint64_t words): a 64-byte header (magic, parameters), then MV_TABLE_LIMBS words
  * of affine points. */
@@ -322,6 +323,43 @@ int mv_verify_batch_packed(const unsigned char *gtable, const unsigned char *con
     b.sig_blob = sigs;
     mv_init();
     mv_batch_run(gt, qtables, &b, out, n);
+    return MV_OK;
+}
+
+static void mv_put_le64(unsigned char *p, uint64_t v) {
+    int k;
+    for (k = 0; k < 8; k++) p[k] = (unsigned char)(v >> (8 * k));
+}
+
+int mv_shaken_scan(const unsigned char *toks, size_t toks_len, const size_t *offsets, size_t n,
+                   unsigned char *out, size_t out_len, size_t *out_used) {
+    size_t i, pos;
+    if (out_used == NULL) return MV_EARG;
+    *out_used = 0;
+    if (n == 0) return MV_OK;
+    if (offsets == NULL || out == NULL || (toks == NULL && toks_len != 0)) return MV_EARG;
+    /* both terms at most SIZE_MAX / 2, so the size below cannot wrap */
+    if (toks_len > ((size_t)-1) / 2 || n > ((size_t)-1) / 2 / (MV_SCAN_RECORD + 1)) return MV_EARG;
+    if (out_len < (MV_SCAN_RECORD + 1) * n + toks_len || offsets[n] > toks_len) return MV_EARG;
+    for (i = 0; i < n; i++) {
+        if (offsets[i] > offsets[i + 1]) return MV_EARG;
+    }
+    pos = MV_SCAN_RECORD * n;
+    for (i = 0; i < n; i++) {
+        unsigned char *rec = out + MV_SCAN_RECORD * i;
+        size_t len = offsets[i + 1] - offsets[i], end = 0, line_n = 0;
+        long long iat = 0;
+        /* The line fits: it is shorter than its token (see mv_scan_one), plus its newline. */
+        if (len > 0 && mv_scan_one(toks + offsets[i], len, &end, rec, &iat, out + pos, &line_n)) {
+            mv_put_le64(rec + 64, (uint64_t)iat);
+            mv_put_le64(rec + 72, (uint64_t)end);
+            pos += line_n;
+        } else {
+            memset(rec, 0, MV_SCAN_RECORD);
+        }
+        out[pos++] = '\n';
+    }
+    *out_used = pos;
     return MV_OK;
 }
 

@@ -35,8 +35,8 @@ if [ "$what" = asan ] || [ "$what" = all ]; then
     }
     # the build CI ships (mulx/adx field code and SHA extensions chosen at run time), then the
     # portable C everywhere (-DMV_NO_ASM: __int128 carries, no asm, no SHA extensions)
-    sanitize "" "x86-64 paths" tests/test_es256.py tests/test_native_model.py tests/test_verifier.py
-    sanitize "-DMV_NO_ASM" "portable C" tests/test_es256.py tests/test_native_model.py
+    sanitize "" "x86-64 paths" tests/test_es256.py tests/test_native_model.py tests/test_scan.py tests/test_verifier.py
+    sanitize "-DMV_NO_ASM" "portable C" tests/test_es256.py tests/test_native_model.py tests/test_scan.py
 fi
 
 if [ "$what" = valgrind ] || [ "$what" = all ]; then
