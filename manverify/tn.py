@@ -98,10 +98,14 @@ def _from_national(national: str, country: str) -> str:
     return country + national[1:]
 
 
-def try_canonical(number, **kw) -> Optional[str]:
+def try_canonical(number, max_digits: int = MAX_DIGITS) -> Optional[str]:
     """canonical(), or None when the number is not canonicalisable (for the per-call path)."""
+    # What SIP stacks pass most ("+33612345678") without two calls and a keyword dictionary.
+    if type(number) is str and number[:1] == "+" and number[1:].isdigit() and number.isascii() \
+            and 0 < len(number) - 1 <= max_digits:
+        return number[1:]
     try:
-        return canonical(number, **kw)
+        return canonical(number, max_digits=max_digits)
     except InvalidNumber:
         return None
 

@@ -168,12 +168,14 @@ class Verifier:
         now: Optional[float] = None,
     ) -> Result:
         """Verify one call. Never raises for call data; raises UsageError for wrong argument types."""
-        common = self._common(identity, orig, dest, date, now)
-        if common is not None:
-            c, signing_input, signature = common
-            if c.code is None:
-                self._check_signature(c, es256.verify(c.credential.key, signing_input, signature))
-            return _single(c)
+        shape = self._common_shape(identity, orig, dest, date, now)
+        if shape is not None:
+            common = self._common_claims(shape, decode_shaken(shape[1], shape[2]))
+            if common is not None:
+                c, signing_input, signature = common
+                if c.code is None and not es256.verify(c.credential.key, signing_input, signature):
+                    self._check_signature(c, False)
+                return _single(c)
         return self._verify_general(identity, orig, dest, date, now)
 
     def _verify_general(self, identity, orig, dest, date, now) -> Result:
@@ -367,20 +369,15 @@ class Verifier:
             return c.fail(437, f"certificate does not authorise calling number {claims.orig_tn}")
         return c
 
-    def _common(self, value, orig, dest, date, now) -> Optional[Tuple[_Check, bytes, bytes]]:
-        """Nearly every call: one full-form SHAKEN header as signers write it, whose orig and dest
-        are the call's numbers and whose Date (if any) is fresh, checked in one pass up to the
-        signature; returns the check with the signing input and r||s. None sends the call down
-        the general path, which finds the precise failure: up to that point nothing has touched
-        the certificate store or the signature, so nothing is done twice that costs or counts."""
-        shape = self._common_shape(value, orig, dest, date, now)
-        if shape is None:
-            return None
-        return self._common_claims(shape, decode_shaken(shape[1], shape[2]))
-
     def _common_shape(self, value, orig, dest, date, now):
-        """The common path's checks before the token is decoded: (value, token, info, orig, dest,
-        now), or None."""
+        """The common path (nearly every call): one full-form SHAKEN header as signers write it,
+        whose orig and dest are the call's numbers and whose Date (if any) is fresh, checked in
+        one pass up to the signature. None at any step sends the call down the general path,
+        which finds the precise failure: up to that point nothing has touched the certificate
+        store or the signature, so nothing is done twice that costs or counts.
+
+        This first step is everything before the token is decoded: (value, token, info, orig,
+        dest, now), or None."""
         if type(value) is not str:
             if type(value) not in (list, tuple) or len(value) != 1 or type(value[0]) is not str:
                 return None
