@@ -15,7 +15,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    # bench has its own options (bench.main parses them); argparse's REMAINDER does not take an
+    # option that comes first, so "bench --json" would be refused here.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if getattr(args, "func", None) is not _bench:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.rest = extra + args.rest
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

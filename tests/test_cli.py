@@ -85,3 +85,16 @@ def test_module_entry_point():
     p = subprocess.run([sys.executable, "-m", "manverify", "--help"], capture_output=True, text=True,
                        timeout=60)
     assert p.returncode == 0 and "demo" in p.stdout
+
+
+def test_bench_passes_its_own_options(monkeypatch, capsys):
+    """`manverify bench --json --rounds N` reaches bench.main (argparse alone refused --json)."""
+    from manverify import bench
+
+    seen = []
+    monkeypatch.setattr(bench, "main", lambda argv: seen.append(argv) or 0)
+    assert main(["bench", "--json", "--rounds", "3"]) == 0
+    assert main(["bench"]) == 0
+    assert seen == [["--json", "--rounds", "3"], []]
+    with pytest.raises(SystemExit):
+        main(["demo", "--json"])  # other commands still refuse unknown options
