@@ -35,9 +35,9 @@ MAX_BYPASS = 1024  # characters of a P-Identity-Bypass token kept
 # Compact header names (RFC 3261 §7.3.3, RFC 8224 §4.1) of the fields read here.
 _COMPACT = {"y": "identity", "f": "from", "t": "to"}
 _FOLD = re.compile(r"\r?\n[ \t]+")
-_WANTED = re.compile(
-    r"^[ \t]*(identity|y|p-asserted-identity|from|f|to|t|date|p-identity-bypass)[ \t]*:([^\r\n]*)",
-    re.IGNORECASE | re.MULTILINE)
+# The fields read here, by lower-cased name (header names are ASCII tokens, RFC 3261 §25.1).
+_WANTED = frozenset(("identity", "y", "p-asserted-identity", "from", "f", "to", "t", "date", "p-identity-bypass"))
+_USER_END = re.compile(r"[@;>?]")
 _REQUEST_LINE = re.compile(r"([A-Za-z]+) +(\S+) +SIP/2\.0\s*\Z", re.IGNORECASE)
 _VERSTAT = re.compile(r";\s*verstat\s*=\s*[^;>?\s]*", re.IGNORECASE)
 
@@ -155,8 +155,15 @@ def _fields_from_text(text: str):
     if text.count("\n") >= MAX_FIELDS:
         problem = f"more than {MAX_FIELDS} header fields"
         text = "\n".join(text.split("\n", MAX_FIELDS)[:MAX_FIELDS])
-    # One pass in C over the header block for the only fields read here.
-    fields = [(_name(name), value.strip()) for name, value in _WANTED.findall(text)]
+    # A field is "name: value" on one line, the name between optional blanks; a value ends at
+    # the line's CR (a stray CR inside a line ends it too).
+    fields = []
+    for line in text.split("\n"):
+        name, colon, value = line.partition(":")
+        if colon:
+            name = name.strip(" \t").lower()
+            if name in _WANTED:
+                fields.append((_COMPACT.get(name, name), value.partition("\r")[0].strip()))
     return method, ruri, fields, problem
 
 
@@ -225,7 +232,7 @@ def is_anonymous(value: Optional[str]) -> bool:
     uri = low[low.find("<") + 1:] if "<" in low else low
     for scheme in ("sip:", "sips:", "tel:"):
         if uri.lstrip().startswith(scheme):
-            user = re.split(r"[@;>?]", uri.lstrip()[len(scheme):], 1)[0].strip()
+            user = _USER_END.split(uri.lstrip()[len(scheme):], 1)[0].strip()
             return user in ("anonymous", "restricted", "unavailable", "unknown")
     return low.strip().startswith(('"anonymous"', "anonymous"))
 

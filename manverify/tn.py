@@ -98,12 +98,26 @@ def _from_national(national: str, country: str) -> str:
     return country + national[1:]
 
 
+# The SIP URI shapes proxies pass most, read without the general parser: "<sip:+digits@host...>"
+# (anything after the '>', e.g. ;tag=) and a bare "sip:+digits@host..." with no '<' or '"' in it.
+# A strict subset of what canonical() reads the same way (tests/test_tn.py holds it to that).
+_SIP_GLOBAL = re.compile(r'[ \t]*(?:<sips?:\+([0-9]+)@[^>]*>|sips?:\+([0-9]+)@[^<"]*\Z)', re.IGNORECASE)
+
+
 def try_canonical(number, max_digits: int = MAX_DIGITS) -> Optional[str]:
     """canonical(), or None when the number is not canonicalisable (for the per-call path)."""
-    # What SIP stacks pass most ("+33612345678") without two calls and a keyword dictionary.
-    if type(number) is str and number[:1] == "+" and number[1:].isdigit() and number.isascii() \
-            and 0 < len(number) - 1 <= max_digits:
-        return number[1:]
+    # What SIP stacks pass most ("+33612345678", "<sip:+33612345678@host;user=phone>") without
+    # two calls, a keyword dictionary and the general URI parser.
+    if type(number) is str and len(number) <= 256:
+        if number[:1] == "+":
+            if number[1:].isdigit() and number.isascii() and 0 < len(number) - 1 <= max_digits:
+                return number[1:]
+        else:
+            m = _SIP_GLOBAL.match(number)
+            if m:
+                digits = m.group(1) or m.group(2)
+                if len(digits) <= max_digits:
+                    return digits
     try:
         return canonical(number, max_digits=max_digits)
     except InvalidNumber:

@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from manverify import tn
 from manverify.errors import Error, InvalidNumber
@@ -83,3 +83,43 @@ def test_never_raises_anything_but_invalid_number(text):
     except InvalidNumber:
         return
     assert out and len(out) <= 15
+
+
+def _general(value, max_digits):
+    try:
+        return tn.canonical(value, max_digits=max_digits)
+    except InvalidNumber:
+        return None
+
+
+_uri_parts = st.tuples(
+    st.sampled_from(["", " ", "\t", '"Alice" ', "Alice ", "\n"]),
+    st.sampled_from(["<", ""]),
+    st.sampled_from(["sip:", "SIP:", "sips:", "tel:", "sip: ", "sipx:"]),
+    st.sampled_from(["+", "", "++", "00"]),
+    st.text(alphabet="0123456789", min_size=0, max_size=22),
+    st.sampled_from(["@", "", ";user=phone@", "-1@", " @"]),
+    st.sampled_from(["ims.example.fr", "127.0.0.1;user=phone", "h<x>", 'h"q"', "h>", ""]),
+    st.sampled_from([">", "", ">;tag=1", "> <sip:+1@h>", ">>"]),
+    st.sampled_from([15, 20]),
+)
+
+
+@settings(max_examples=800)
+@given(_uri_parts)
+def test_sip_uri_fast_path_reads_as_the_general_parser(parts):
+    """try_canonical's shortcut for "<sip:+digits@host>" and "sip:+digits@host" gives what
+    canonical() gives, on those shapes and on every near miss."""
+    *pieces, max_digits = parts
+    value = "".join(pieces)
+    assert tn.try_canonical(value, max_digits=max_digits) == _general(value, max_digits)
+
+
+def test_sip_uri_fast_path_covers_what_proxies_send():
+    for value in ("<sip:+33612345678@ims.example.fr;user=phone>", "<sip:+33612345678@h>;tag=abc",
+                  "sip:+33198765432@127.0.0.1:5080", "<sips:+33612345678@h>"):
+        assert tn._SIP_GLOBAL.match(value), value
+        assert tn.try_canonical(value) == _general(value, 15)
+    assert tn.try_canonical("<sip:+" + "1" * 16 + "@h>") is None  # over 15 digits
+    assert tn.try_canonical("<sip:+" + "1" * 16 + "@h>", max_digits=20) == "1" * 16
+    assert tn.try_canonical("<sip:+33612345678@" + "h" * 300 + ">") is None  # over 256 characters
