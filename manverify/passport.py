@@ -339,11 +339,7 @@ def decode_shaken(token: str, info: str) -> Optional[Tuple[Claims, bytes, bytes]
     the precise error. Pure, like decode()."""
     if not _scan.available():
         return _decode_shaken_python(token, info)
-    got = _scan.scan_one(token.encode("ascii", "replace"))  # non-ASCII: not base64url, so None
-    if got is None or not _shaken_header(token.partition(".")[0], info):
-        return None
-    claims = claims_from_scan(got[0], got[1])
-    return None if claims is None else (claims, got[2], got[3])
+    return _from_scan(token, info, _scan.scan_one(token.encode("ascii", "replace")))  # non-ASCII: not base64url
 
 
 def decode_shaken_many(calls) -> List[Optional[Tuple[Claims, bytes, bytes]]]:
@@ -351,14 +347,16 @@ def decode_shaken_many(calls) -> List[Optional[Tuple[Claims, bytes, bytes]]]:
     engine is built (scan.py), passport.py's own decoding otherwise."""
     if _scan.available():
         scanned = _scan.scan([t.encode("ascii", "replace") for t, _ in calls])  # non-ASCII: not base64url
-        out: List[Optional[Tuple[Claims, bytes, bytes]]] = []
-        for (token, info), got in zip(calls, scanned):
-            claims = None
-            if got is not None and _shaken_header(token.partition(".")[0], info):
-                claims = claims_from_scan(got[0], got[1])
-            out.append(None if claims is None else (claims, got[2], got[3]))
-        return out
+        return [_from_scan(t, i, got) for (t, i), got in zip(calls, scanned)]
     return [_decode_shaken_python(t, i) for t, i in calls]
+
+
+def _from_scan(token: str, info: str, got) -> Optional[Tuple[Claims, bytes, bytes]]:
+    """decode_shaken's answer from what the scanner made of the token (None: not the shape)."""
+    if got is None or not _shaken_header(token.partition(".")[0], info):
+        return None
+    claims = claims_from_scan(got[0], got[1])
+    return None if claims is None else (claims, got[2], got[3])
 
 
 def _decode_shaken_python(token: str, info: str) -> Optional[Tuple[Claims, bytes, bytes]]:

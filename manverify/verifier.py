@@ -173,8 +173,8 @@ class Verifier:
             common = self._common_claims(shape, decode_shaken(shape[1], shape[2]))
             if common is not None:
                 c, signing_input, signature = common
-                if c.code is None and not es256.verify(c.credential.key, signing_input, signature):
-                    self._check_signature(c, False)
+                if c.code is None:
+                    self._check_signature(c, es256.verify(c.credential.key, signing_input, signature))
                 return _single(c)
         return self._verify_general(identity, orig, dest, date, now)
 
