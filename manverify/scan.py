@@ -47,9 +47,12 @@ class _Buffers:
 
 
 _local = threading.local()
+_KEEP_BYTES = 1 << 20  # a thread keeps buffers up to this size (verify_many's chunks fit); larger are one-off
 
 
 def _buffers(n: int, out_len: int) -> _Buffers:
+    if out_len > _KEEP_BYTES:
+        return _Buffers(n, out_len)
     b = getattr(_local, "buffers", None)
     if b is None or b.n < n or b.out_len < out_len:
         b = _Buffers(max(n, b.n if b else 1), max(out_len, b.out_len if b else 10240))

@@ -161,6 +161,15 @@ def test_batch_is_scan_one_per_token(signer):
     assert batch[0][2] == tokens[0].rsplit(b".", 1)[0]  # the signing input: the exact received bytes
 
 
+def test_a_large_batch_uses_one_off_buffers(signer):
+    token = signer.passport("0612345678", "0198765432", iat=NOW).encode()
+    n = scan._KEEP_BYTES // len(token) + 1
+    kept = scan._buffers(1, 1)
+    got = scan.scan([token] * n)
+    assert len(got) == n and got[0] == got[-1] == scan.scan_one(token)
+    assert scan._buffers(1, 1) is kept  # the thread's small buffers were not replaced
+
+
 # -- differential: random and mutated claims ------------------------------------------------------
 
 _plain = st.builds(str.__add__, st.sampled_from(["33", "1", "590", "44"]),
