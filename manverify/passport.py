@@ -337,7 +337,7 @@ def decode_shaken(token: str, info: str) -> Optional[Tuple[Claims, bytes, bytes]
     check_header for ppt "shaken" and x5u = info, with claims in the shape every SHAKEN signer
     emits. None when anything differs; decode(), check_header() and check_claims() then give
     the precise error. Pure, like decode()."""
-    if not _scan.available():
+    if not _scan.AVAILABLE:  # not built, or MANVERIFY_BACKEND=cryptography
         return _decode_shaken_python(token, info)
     return _from_scan(token, info, _scan.scan_one(token.encode("ascii", "replace")))  # non-ASCII: not base64url
 

@@ -30,8 +30,11 @@ Scanned = Tuple[List[str], int, bytes, bytes]
 _IAT_END = struct.Struct("<qQ")  # the record's tail after r||s
 
 
+AVAILABLE = _lib is not None  # fixed at import, read per call by passport.decode_shaken
+
+
 def available() -> bool:
-    return _lib is not None
+    return AVAILABLE
 
 
 class _Buffers:

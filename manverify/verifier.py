@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping as _AnyMapping
 from typing import Any, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import es256, identity, tn
@@ -200,7 +201,7 @@ class Verifier:
             # a dict's keys view compares as a set without building one: the usual call is cheap
             if type(call) is dict and call.keys() <= _CALL_KEYS:
                 continue
-            if not isinstance(call, Mapping):
+            if not isinstance(call, _AnyMapping):
                 raise UsageError(f"each call must be a mapping of verify() keywords, not {type(call).__name__}")
             unknown = set(call) - _CALL_KEYS
             if unknown:

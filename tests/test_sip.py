@@ -200,3 +200,10 @@ def test_never_raises_on_damaged_real_requests(verifier, good, cut, junk):
     cut = cut % (len(raw) + 1)
     d = sip.check(raw[:cut] + junk + raw[cut:], verifier, now=NOW)
     assert d.action in ("continue", "reject")
+
+
+def test_decision_edits_are_its_last_fields():
+    """sip._with_edits rebuilds a Decision by position: these must stay its last two fields."""
+    from manverify.policy import Decision
+
+    assert Decision._fields[-2:] == ("remove_headers", "add_headers")
