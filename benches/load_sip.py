@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
 """SIP load benchmark: Kamailio + manverify (KEMI) against Kamailio + secsipid, one run, one machine.
 
-    python benches/load_sip.py [--rates 100,200,400,...] [--seconds 6] [--workers 2] [--json out.json]
+    python benches/load_sip.py [--rates 100,200,400,...] [--seconds 6] [--rounds 3] [--workers 2] [--json out.json]
 
-For each proxy (and a relay-only Kamailio as the baseline), SIPp sends signed INVITEs (full call:
-INVITE/100/200/ACK/BYE/200 through the proxy to a SIPp UAS) at rising call rates. Reported per
-step: Kamailio CPU seconds per 1,000 calls (utime+stime of every kamailio process, from
-/proc/<pid>/stat), failed calls and retransmissions; per proxy: the highest rate with zero failed
-calls and zero retransmissions. Calls are signed (our Signer) right before each step, so they are
-fresh in the 60 s MAN window. Everything runs on 127.0.0.1 and is stopped by PID at the end.
+Every proxy (and a relay-only Kamailio as the baseline) runs at once, each in front of its own
+SIPp UAS; SIPp sends signed INVITEs (full call: INVITE/100/200/ACK/BYE/200 through the proxy to
+the UAS) at rising call rates. At each rate the proxies take turns, step after step, for
+--rounds rounds with the order rotated each round, so a drift of the shared machine's speed
+falls on all of them alike; ratios are taken within a round and reported as medians. Per step:
+Kamailio CPU seconds per 1,000 calls (utime+stime of every kamailio process of that proxy, from
+/proc/<pid>/stat), failed calls and retransmissions; per proxy: the highest rate at which every
+step had zero failed calls and zero retransmissions. Calls are signed (our Signer) right before
+each step, so they are fresh in the 60 s MAN window. Everything runs on 127.0.0.1 and is stopped
+by PID at the end.
 Needs kamailio, kamailio-python3-modules, kamailio-secsipid-modules, sip-tester, python3-venv.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -36,47 +41,66 @@ def rows(signer: Signer, n: int = 500):
     return [["load", "Identity", signer.passport(ORIG, DEST), signer.x5u, ORIG, DEST, date] for _ in range(n)]
 
 
-def run_proxy(name, work: Path, start_kamailio, signer, rates, seconds):
-    uas_port = stack.free_udp_port()
-    steps = []
-    with stack.SippUAS(work, uas_port, name=f"{name}-uas", logs=False):
-        with start_kamailio(uas_port) as kam:
-            # Warm-up: certificate fetch/cache, Python imports, first-call paths.
+def step(name, work: Path, kam, signer, rate, seconds, tag):
+    """One SIPp run of rate × seconds calls against a running proxy: its CPU and outcome."""
+    calls = int(rate * seconds)
+    label = f"{name}-{rate}-{tag}"
+    csv = stack.write_csv(work / f"{label}.csv", rows(signer))
+    cpu0, t0 = stack.cpu_seconds(kam.pids()), time.monotonic()
+    res = stack.run_uac(work, kam.port, csv, calls=calls, rate=rate, timeout=seconds * 3 + 20,
+                        name=label, logs=False, extra=["-rp", "1000", "-l", str(rate * 4)])
+    wall = time.monotonic() - t0
+    cpu = stack.cpu_seconds(kam.pids()) - cpu0
+    st = stack.uac_stats(work, label)
+    ok = int(st.get("SuccessfulCall(C)", 0) or 0)
+    failed = int(st.get("FailedCall(C)", 0) or 0)
+    retrans = int(st.get("Retransmissions(C)", 0) or 0)
+    done = ok + failed
+    out = {
+        "rate": rate, "round": tag, "calls": calls, "successful": ok, "failed": failed,
+        "retransmissions": retrans, "kamailio_cpu_s": round(cpu, 3), "wall_s": round(wall, 2),
+        "sipp_exit": res.returncode, "cpu_s_per_1000_calls": round(cpu / done * 1000, 4) if done else None,
+        "clean": failed == 0 and retrans == 0 and ok == calls,
+    }
+    print(f"{name:16s} {rate:6d} cps  round {tag}  calls={calls:6d} ok={ok:6d} failed={failed:5d} "
+          f"retrans={retrans:5d} cpu/1000={out['cpu_s_per_1000_calls']}", flush=True)
+    return out
+
+
+def run_all(proxies, work: Path, signer, rates, seconds, rounds):
+    """Start every proxy, warm each up, then alternate them step by step (see the module doc)."""
+    report = {name: {"steps": []} for name, _ in proxies}
+    with contextlib.ExitStack() as stack_:
+        running = {}
+        for name, start in proxies:
+            uas_port = stack.free_udp_port()
+            stack_.enter_context(stack.SippUAS(work, uas_port, name=f"{name}-uas", logs=False))
+            running[name] = stack_.enter_context(start(uas_port))
+        for name, kam in running.items():  # warm-up: certificate fetch/cache, imports, first-call paths
             csv = stack.write_csv(work / f"{name}-warm.csv", rows(signer, 50))
             stack.run_uac(work, kam.port, csv, calls=50, rate=50, timeout=20, name=f"{name}-warm", logs=False)
-            for rate in rates:
-                calls = int(rate * seconds)
-                csv = stack.write_csv(work / f"{name}-{rate}.csv", rows(signer))
-                pids = kam.pids()
-                cpu0, t0 = stack.cpu_seconds(pids), time.monotonic()
-                res = stack.run_uac(work, kam.port, csv, calls=calls, rate=rate, timeout=seconds * 3 + 20,
-                                    name=f"{name}-{rate}", logs=False, extra=["-rp", "1000", "-l", str(rate * 4)])
-                wall = time.monotonic() - t0
-                cpu = stack.cpu_seconds(kam.pids()) - cpu0
-                st = stack.uac_stats(work, f"{name}-{rate}")
-                ok = int(st.get("SuccessfulCall(C)", 0) or 0)
-                failed = int(st.get("FailedCall(C)", 0) or 0)
-                retrans = int(st.get("Retransmissions(C)", 0) or 0)
-                done = ok + failed
-                step = {
-                    "rate": rate, "calls": calls, "successful": ok, "failed": failed, "retransmissions": retrans,
-                    "kamailio_cpu_s": round(cpu, 3), "wall_s": round(wall, 2), "sipp_exit": res.returncode,
-                    "cpu_s_per_1000_calls": round(cpu / done * 1000, 4) if done else None,
-                    "clean": failed == 0 and retrans == 0 and ok == calls,
-                }
-                steps.append(step)
-                print(f"{name:16s} {rate:6d} cps  calls={calls:6d} ok={ok:6d} failed={failed:5d} "
-                      f"retrans={retrans:5d} cpu/1000={step['cpu_s_per_1000_calls']}", flush=True)
-                if not step["clean"]:
-                    break
-    clean = [s["rate"] for s in steps if s["clean"]]
-    return {"steps": steps, "highest_clean_rate": max(clean) if clean else 0}
+        live = list(running)
+        for rate in rates:
+            for r in range(rounds):
+                order = live[r % len(live):] + live[:r % len(live)] if live else []
+                for name in order:
+                    report[name]["steps"].append(step(name, work, running[name], signer, rate, seconds, r))
+            # a proxy that failed a call or retransmitted at this rate goes no higher
+            live = [n for n in live if all(s["clean"] for s in report[n]["steps"] if s["rate"] == rate)]
+            if not live:
+                break
+    for name in report:
+        steps = report[name]["steps"]
+        clean = sorted({s["rate"] for s in steps} - {s["rate"] for s in steps if not s["clean"]})
+        report[name]["highest_clean_rate"] = max(clean) if clean else 0
+    return report
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rates", default="100,200,300,400,500,600,800,1000,1200,1500")
     ap.add_argument("--seconds", type=float, default=6.0, help="duration of each rate step")
+    ap.add_argument("--rounds", type=int, default=3, help="turns each proxy takes at each rate")
     ap.add_argument("--workers", type=int, default=2, help="Kamailio SIP worker processes")
     ap.add_argument("--venv", help="a ready /usr/bin/python3 venv with manverify (default: build one)")
     ap.add_argument("--json", help="write the results here")
@@ -121,7 +145,7 @@ def main(argv=None) -> int:
                                       name="relay" if relay_only else "secsipid")
 
             report = {"machine": {"cpus": __import__("os").cpu_count()}, "seconds_per_step": args.seconds,
-                      "workers": args.workers, "backend": None}
+                      "rounds": args.rounds, "workers": args.workers, "backend": None}
             try:
                 import manverify
                 report["backend"] = manverify.backend()
@@ -129,9 +153,8 @@ def main(argv=None) -> int:
                 pass
             proxies = [("relay", lambda p: secsipid_proxy(p, True)), ("secsipid", secsipid_proxy),
                        ("manverify", manverify_proxy), ("manverify-native", lambda p: manverify_proxy(p, True))]
-            for name, start in proxies:
-                if name in only:
-                    report[name] = run_proxy(name, work, start, signer, rates, args.seconds)
+            report.update(run_all([(n, s) for n, s in proxies if n in only], work, signer, rates,
+                                  args.seconds, args.rounds))
     summarise(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
@@ -139,36 +162,54 @@ def main(argv=None) -> int:
 
 
 def summarise(report) -> None:
-    def cpu_at(name, rate):
+    def cpu(name, rate, rnd):
         for s in report.get(name, {}).get("steps", []):
-            if s["rate"] == rate and s["clean"]:
+            if s["rate"] == rate and s["round"] == rnd and s["clean"]:
                 return s["cpu_s_per_1000_calls"]
         return None
 
-    print("\n== summary")
+    def median(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+    print("\n== summary (medians over rounds; ratios taken within a round)")
     for name in ("relay", "secsipid", "manverify", "manverify-native"):
         if name in report:
             print(f"{name:16s} highest clean rate: {report[name]['highest_clean_rate']} calls/s")
+    rounds = report.get("rounds", 1)
     for mvname in ("manverify", "manverify-native"):
         if "secsipid" not in report or mvname not in report:
             continue
         print(f"-- {mvname} (KEMI routing)" if mvname == "manverify" else f"-- {mvname} (native routing, python_exec on INVITE)")
-        common = [s["rate"] for s in report[mvname]["steps"] if s["clean"]
-                  if cpu_at("secsipid", s["rate"]) is not None]
-        ratios = []
-        for rate in common:
-            mv, ss = cpu_at(mvname, rate), cpu_at("secsipid", rate)
-            base = cpu_at("relay", rate)
-            line = f"  {rate:5d} cps: CPU s/1000 calls manverify {mv:.3f}, secsipid {ss:.3f}, ratio {mv / ss:.2f}"
-            if base is not None and ss - base > 0:
-                line += (f"; relay-only {base:.3f} → verification alone {mv - base:.3f} vs {ss - base:.3f}"
-                         f" (ratio {(mv - base) / (ss - base):.2f})")
+        totals, alone = [], []
+        for rate in sorted({s["rate"] for s in report[mvname]["steps"]}):
+            t, v, cells = [], [], []
+            for rnd in range(rounds):
+                mv, ss, base = cpu(mvname, rate, rnd), cpu("secsipid", rate, rnd), cpu("relay", rate, rnd)
+                if mv is None or ss is None:
+                    continue
+                t.append(mv / ss)
+                cells.append((mv, ss, base))
+                if base is not None and ss - base > 0:
+                    v.append((mv - base) / (ss - base))
+            if not t:
+                continue
+            totals += t
+            alone += v
+            mv, ss = median(c[0] for c in cells), median(c[1] for c in cells)
+            bases = [c[2] for c in cells if c[2] is not None]
+            line = f"  {rate:5d} cps: CPU s/1000 calls manverify {mv:.3f}, secsipid {ss:.3f}, ratio {median(t):.2f}"
+            if bases and v:
+                line += (f"; relay-only {median(bases):.3f} → verification alone ratio {median(v):.2f}"
+                         f" ({min(v):.2f}–{max(v):.2f})")
             print(line)
-            ratios.append(mv / ss)
-        if ratios:
-            key = f"cpu_ratio_{mvname}_over_secsipid"
-            report[key] = round(sorted(ratios)[len(ratios) // 2], 3)
-            print(f"median CPU-per-call ratio {mvname}/secsipid: {report[key]}")
+        if totals:
+            report[f"cpu_ratio_{mvname}_over_secsipid"] = round(median(totals), 3)
+            print(f"median CPU-per-call ratio {mvname}/secsipid: {median(totals):.3f} ({min(totals):.2f}–{max(totals):.2f})")
+        if alone:
+            report[f"verification_cpu_ratio_{mvname}_over_secsipid"] = round(median(alone), 3)
+            print(f"median verification-alone ratio {mvname}/secsipid: {median(alone):.3f} "
+                  f"({min(alone):.2f}–{max(alone):.2f})")
 
 
 if __name__ == "__main__":
