@@ -38,6 +38,9 @@ _COMPACT = {"y": "identity", "f": "from", "t": "to"}
 _FOLD = re.compile(r"\r?\n[ \t]+")
 # The fields read here, by lower-cased name (header names are ASCII tokens, RFC 3261 §25.1).
 _WANTED = frozenset(("identity", "y", "p-asserted-identity", "from", "f", "to", "t", "date", "p-identity-bypass"))
+# First characters a wanted field's line can start with: most lines (Via, Call-ID, CSeq, Contact,
+# ...) are passed over on that alone.
+_FIRST = frozenset("iIyYpPfFtTdD \t")
 _USER_END = re.compile(r"[@;>?]")
 _REQUEST_LINE = re.compile(r"([A-Za-z]+) +(\S+) +SIP/2\.0\s*\Z", re.IGNORECASE)
 _VERSTAT = re.compile(r";\s*verstat\s*=\s*[^;>?\s]*", re.IGNORECASE)
@@ -165,6 +168,8 @@ def _fields_from_text(text: str):
     # the line's CR (a stray CR inside a line ends it too).
     fields = []
     for line in text.split("\n"):
+        if line[:1] not in _FIRST:
+            continue
         name, colon, value = line.partition(":")
         if colon:
             name = name.strip(" \t").lower()
