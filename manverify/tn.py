@@ -25,6 +25,10 @@ _OVERSEAS = {
 
 _SEPARATORS = re.compile(r"[\s\-.()/\[\]]")
 _DIALABLE = re.compile(r"[#*]?[0-9]+[0-9#*]*\Z")
+# "<sip:+digits@host...>" (anything after the '>', e.g. ;tag=) and a bare "sip:+digits@host..."
+# with no '<' or '"' in it: a strict subset of what _read_general reads the same way
+# (tests/test_tn.py holds it to that).
+_SIP_GLOBAL = re.compile(r'[ \t]*(?:<sips?:\+([0-9]+)@[^>]*>|sips?:\+([0-9]+)@[^<"]*\Z)', re.IGNORECASE)
 _NAME_ADDR = re.compile(r'^\s*(?:"(?:[^"\\]|\\.)*"\s*|[^<"]*)<([^>]*)>')
 
 
@@ -68,6 +72,16 @@ def canonical(number: str, *, max_digits: int = MAX_DIGITS, country: str = "33")
             return number[1:]
     if len(number) > 256:
         raise InvalidNumber("telephone number is longer than 256 characters")
+    m = _SIP_GLOBAL.match(number)  # what proxies pass most, without the general URI parser
+    if m:
+        digits = m.group(1) or m.group(2)
+        if len(digits) <= max_digits:
+            return digits
+    return _read_general(number, max_digits, country)
+
+
+def _read_general(number: str, max_digits: int, country: str) -> str:
+    """canonical() for everything its fast paths do not take."""
     text, context = _user_part(number)
     text = _SEPARATORS.sub("", text)
     if text.startswith("+"):
@@ -98,26 +112,8 @@ def _from_national(national: str, country: str) -> str:
     return country + national[1:]
 
 
-# The SIP URI shapes proxies pass most, read without the general parser: "<sip:+digits@host...>"
-# (anything after the '>', e.g. ;tag=) and a bare "sip:+digits@host..." with no '<' or '"' in it.
-# A strict subset of what canonical() reads the same way (tests/test_tn.py holds it to that).
-_SIP_GLOBAL = re.compile(r'[ \t]*(?:<sips?:\+([0-9]+)@[^>]*>|sips?:\+([0-9]+)@[^<"]*\Z)', re.IGNORECASE)
-
-
 def try_canonical(number, max_digits: int = MAX_DIGITS) -> Optional[str]:
     """canonical(), or None when the number is not canonicalisable (for the per-call path)."""
-    # What SIP stacks pass most ("+33612345678", "<sip:+33612345678@host;user=phone>") without
-    # two calls, a keyword dictionary and the general URI parser.
-    if type(number) is str and len(number) <= 256:
-        if number[:1] == "+":
-            if number[1:].isdigit() and number.isascii() and 0 < len(number) - 1 <= max_digits:
-                return number[1:]
-        else:
-            m = _SIP_GLOBAL.match(number)
-            if m:
-                digits = m.group(1) or m.group(2)
-                if len(digits) <= max_digits:
-                    return digits
     try:
         return canonical(number, max_digits=max_digits)
     except InvalidNumber:

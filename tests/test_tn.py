@@ -86,8 +86,11 @@ def test_never_raises_anything_but_invalid_number(text):
 
 
 def _general(value, max_digits):
+    """canonical() without its fast paths."""
+    if len(value) > 256:
+        return None
     try:
-        return tn.canonical(value, max_digits=max_digits)
+        return tn._read_general(value, max_digits, "33")
     except InvalidNumber:
         return None
 
@@ -108,8 +111,8 @@ _uri_parts = st.tuples(
 @settings(max_examples=800)
 @given(_uri_parts)
 def test_sip_uri_fast_path_reads_as_the_general_parser(parts):
-    """try_canonical's shortcut for "<sip:+digits@host>" and "sip:+digits@host" gives what
-    canonical() gives, on those shapes and on every near miss."""
+    """canonical()'s shortcut for "<sip:+digits@host>" and "sip:+digits@host" gives what its
+    general parser gives, on those shapes and on every near miss."""
     *pieces, max_digits = parts
     value = "".join(pieces)
     assert tn.try_canonical(value, max_digits=max_digits) == _general(value, max_digits)
