@@ -278,39 +278,29 @@ def _fast_shaken(claims: Dict[str, Any]) -> Optional[Claims]:
     """The shape every SHAKEN signer emits, checked without the general machinery; None when the
     claims need the general path (which then gives the precise error, if any)."""
     orig, dest, iat = claims.get("orig"), claims.get("dest"), claims.get("iat")
-    attest, origid = claims.get("attest"), claims.get("origid")
-    if (type(iat) is not int or attest not in ATTEST or type(origid) is not str or not origid
-            or type(orig) is not dict or len(orig) != 1 or type(dest) is not dict or len(dest) != 1):
+    if (type(iat) is not int or type(orig) is not dict or len(orig) != 1 or type(dest) is not dict
+            or len(dest) != 1 or type(dest.get("tn")) is not list):
         return None
-    orig_tn = _plain_tn(orig.get("tn"))
-    tns = dest.get("tn")
-    if orig_tn is None or type(tns) is not list or not tns:
-        return None
-    dest_tns = tuple(_plain_tn(t) for t in tns)
-    if None in dest_tns:
-        return None
-    return Claims(orig_tn, dest_tns, iat, attest, origid, ())
-
-
-def _scanned_tn(value: str) -> bool:
-    # _plain_tn for what the scanner cut out, which is always printable ASCII
-    return 0 < len(value) <= 15 and value.isdigit() and value[0] != "0"
+    return _shaken_claims(claims.get("attest"), orig.get("tn"), claims.get("origid"), dest["tn"], iat)
 
 
 def claims_from_scan(fields, iat: int) -> Optional[Claims]:
-    """_fast_shaken's judgement of what the native scanner cut out (scan.py): the same claims,
-    or None for the general path."""
-    attest, orig, origid = fields[0], fields[1], fields[2]
-    if attest not in _ATTEST or not origid or not _scanned_tn(orig):
+    """_fast_shaken's judgement of what the native scanner cut out (scan.py): fields are attest,
+    orig, origid, then each dest. The same claims, or None for the general path."""
+    return _shaken_claims(fields[0], fields[1], fields[2], fields[3:], iat)
+
+
+def _shaken_claims(attest: Any, orig: Any, origid: Any, dests: list, iat: int) -> Optional[Claims]:
+    """The claim values of the usual shape, as both fast decoders judge them: attest A/B/C, a
+    non-empty origid, plain canonical numbers for orig and one or more dests."""
+    if attest not in ATTEST or type(origid) is not str or not origid or _plain_tn(orig) is None or not dests:
         return None
-    dest_tns = tuple(fields[3:])
-    for d in dest_tns:
-        if not _scanned_tn(d):
+    for d in dests:
+        if _plain_tn(d) is None:
             return None
-    return _new_tuple(Claims, (orig, dest_tns, iat, attest, origid, ()))  # Claims(...) at half the cost
+    return _new_tuple(Claims, (orig, tuple(dests), iat, attest, origid, ()))  # Claims(...) at half the cost
 
 
-_ATTEST = frozenset(ATTEST)
 _new_tuple = tuple.__new__
 
 
@@ -345,7 +335,7 @@ def decode_shaken(token: str, info: str) -> Optional[Tuple[Claims, bytes, bytes]
 def decode_shaken_many(calls) -> List[Optional[Tuple[Claims, bytes, bytes]]]:
     """decode_shaken() for each (ASCII token, info URL): one native scan for them all when the
     engine is built (scan.py), passport.py's own decoding otherwise."""
-    if _scan.available():
+    if _scan.AVAILABLE:
         scanned = _scan.scan([t.encode("ascii", "replace") for t, _ in calls])  # non-ASCII: not base64url
         return [_from_scan(t, i, got) for (t, i), got in zip(calls, scanned)]
     return [_decode_shaken_python(t, i) for t, i in calls]

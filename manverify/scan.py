@@ -30,11 +30,7 @@ Scanned = Tuple[List[str], int, bytes, bytes]
 _IAT_END = struct.Struct("<qQ")  # the record's tail after r||s
 
 
-AVAILABLE = _lib is not None  # fixed at import, read per call by passport.decode_shaken
-
-
-def available() -> bool:
-    return AVAILABLE
+AVAILABLE = _lib is not None  # fixed at import (the backend is chosen once)
 
 
 class _Buffers:
