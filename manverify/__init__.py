@@ -4,7 +4,7 @@
     result = verifier.verify(identity_header, orig="+33612345678", dest="0198765432")
     if not result.ok: reply(result.sip_code, result.reason)
 """
-from .errors import ConfigError, Error, InvalidKey, InvalidNumber, UsageError
+from .errors import ConfigError, EngineError, Error, InvalidKey, InvalidNumber, UsageError
 from .es256 import backend
 from .result import HeaderResult, Result
 from .signer import Signer
@@ -13,6 +13,6 @@ from .verifier import Verifier
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConfigError", "Error", "HeaderResult", "InvalidKey", "InvalidNumber", "Result", "Signer",
+    "ConfigError", "EngineError", "Error", "HeaderResult", "InvalidKey", "InvalidNumber", "Result", "Signer",
     "UsageError", "Verifier", "backend", "__version__",
 ]
