@@ -2,7 +2,9 @@
 
 Decoding is strict: base64url without padding and with canonical trailing bits, UTF-8 JSON
 objects, no duplicate keys (escaped spellings included, since they are compared after
-unescaping), no NaN/Infinity. The signature is checked over the exact received bytes
+unescaping), no NaN/Infinity, at most MAX_JSON_BYTES and MAX_JSON_DEPTH levels of nesting (refused
+before the decoder recurses). Decoded JOSE headers are read-only: one is shared by every call that
+carries the same header segment. The signature is checked over the exact received bytes
 `b64(header) "." b64(claims)`; nothing here re-serialises a received token.
 """
 from __future__ import annotations
@@ -12,13 +14,17 @@ import binascii
 import json
 import re
 import sys
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Hashable, List, Mapping, NamedTuple, Optional, Tuple
 
 from . import scan as _scan, tn as _tn
 
 _B64URL = re.compile(r"[A-Za-z0-9_\-]*\Z")
 SUPPORTED_PPT = ("shaken", "div", "div-o")
 ATTEST = ("A", "B", "C")
+# A header or claims segment's JSON: an Identity header (8,192 bytes) cannot carry more, and
+# nothing any PASSporT extension defines nests deeper than a few levels (rcd's jcd: 4).
+MAX_JSON_BYTES = 8192
+MAX_JSON_DEPTH = 32
 
 
 class PassportError(Exception):
@@ -89,13 +95,38 @@ def _no_constants(name):
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+# A JSON string (closed, or running to the end: the decoder refuses that later) or a bracket. Each
+# character is consumed once, so finding them all is linear whatever the text.
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.?)*(?:"|\Z)|[\[\]{}]', re.DOTALL)
+
+
+def _too_deep(text: str) -> bool:
+    """Whether arrays/objects nest deeper than MAX_JSON_DEPTH (brackets inside strings do not count)."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:  # every real token: no scan at all
+        return False
+    depth = 0
+    for lexeme in _STRING_OR_BRACKET.findall(text):
+        c = lexeme[0]
+        if c == "[" or c == "{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif c == "]" or c == "}":
+            depth -= 1
+    return False
 
 
 def _json_object(raw: bytes, what: str) -> Dict[str, Any]:
+    if len(raw) > MAX_JSON_BYTES:
+        raise PassportError(438, f"{what} is {len(raw)} bytes of JSON (limit {MAX_JSON_BYTES})")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise PassportError(438, f"{what} is not UTF-8") from None
+    # The decoder recurses once per level, and so would anything formatting a value later
+    # (repr in an error detail) from a caller's deeper stack: refuse deep nesting first.
+    if _too_deep(text):
+        raise PassportError(438, f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         # scan_once is decode() minus the whitespace skipping; most tokens have none.
         obj, end = _DECODER.scan_once(text, 0)
@@ -103,7 +134,7 @@ def _json_object(raw: bytes, what: str) -> Dict[str, Any]:
             raise StopIteration
     except StopIteration:
         obj = None
-    except (ValueError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # a caller's own stack may be nearly spent
         raise PassportError(438, f"{what} is not valid JSON: {e}") from None
     if obj is None:
         try:
@@ -118,7 +149,7 @@ def _json_object(raw: bytes, what: str) -> Dict[str, Any]:
 class Passport(NamedTuple):
     """A decoded PASSporT with its signing input and raw r||s signature; claims not yet trusted."""
 
-    header: Dict[str, Any]
+    header: Mapping[str, Any]  # read-only (a FrozenObject, arrays as tuples)
     claims: Dict[str, Any]
     signing_input: bytes
     signature: bytes
@@ -132,12 +163,61 @@ class Passport(NamedTuple):
         return self.header.get("x5u")
 
 
-# Decoded headers repeat for every call a signer makes: memoise the pure decode of them.
-_header_memo: Dict[str, Dict[str, Any]] = {}
-_HEADER_MEMO_MAX = 4096
+class FrozenObject(dict):
+    """A decoded JSON object that cannot be changed: a JOSE header is shared by every call that
+    carries the same segment, so no caller may alter what the next one is judged on."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a decoded PASSporT header is read-only (copy it with dict())")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
+
+    def copy(self) -> Dict[str, Any]:
+        return dict(self)
+
+    def __reduce__(self):
+        return FrozenObject, (dict(self),)
 
 
-def decode_jws(token: str) -> Tuple[Dict[str, Any], bytes, bytes, bytes]:
+def _frozen(value: Any) -> Any:
+    """value with every object read-only and every array a tuple (nesting is bounded already)."""
+    if type(value) is dict:
+        return FrozenObject({k: _frozen(v) for k, v in value.items()})
+    if type(value) is list:
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+class _Memo:
+    """A memo bounded by the text of what it holds (its keys' length): emptied when full. Junk
+    arrives as fast as real calls, so it must cost a bounded amount of memory, not a number of
+    entries (4,096 junk headers of 8 KB once held half a gigabyte)."""
+
+    __slots__ = ("entries", "size", "limit", "largest")
+
+    def __init__(self, limit: int, largest: int):
+        self.entries: Dict[Hashable, Any] = {}
+        self.size, self.limit, self.largest = 0, limit, largest
+
+    def put(self, key: Hashable, value: Any, size: int) -> None:
+        if size > self.largest:  # no signer writes such a thing: not worth remembering
+            return
+        if self.size + size > self.limit:
+            self.entries.clear()
+            self.size = 0
+        self.entries[key] = value
+        self.size += size
+
+
+# Decoded headers repeat for every call a signer makes: memoise the pure decode of them. A real
+# SHAKEN header segment is 150-400 characters with string members only; a nested one is not
+# remembered (decoded objects can be tens of times larger than their text).
+_headers = _Memo(limit=512 * 1024, largest=1024)
+
+
+def decode_jws(token: str) -> Tuple[Mapping[str, Any], bytes, bytes, bytes]:
     """The JWS compact layer: (JOSE header, payload bytes, signing input, raw 64-byte signature).
 
     Raises PassportError (438) on any encoding fault. The header is a memoised pure decode.
@@ -148,22 +228,30 @@ def decode_jws(token: str) -> Tuple[Dict[str, Any], bytes, bytes, bytes]:
     h64, c64, s64 = parts
     header = _header(h64)
     payload = b64decode(c64, "PASSporT claims")
+    return header, payload, (h64 + "." + c64).encode("ascii"), _signature(s64, header)
+
+
+def _signature(s64: str, header: Mapping[str, Any]) -> bytes:
+    """The raw r||s of an ES256 signature segment. The algorithm is pinned before the signature's
+    shape is judged: an HS256 token's 32-byte MAC is an unsupported credential (437), not a
+    malformed ES256 signature."""
     sig = b64decode(s64, "signature")
     if len(sig) != 64:
+        _pin_alg(header)
         raise PassportError(
             438, f"signature is {len(sig)} bytes; ES256 needs raw r||s of 64 bytes (DER is not allowed)"
         )
-    return header, payload, (h64 + "." + c64).encode("ascii"), sig
+    return sig
 
 
-def _header(h64: str) -> Dict[str, Any]:
-    """The decoded JOSE header segment, memoised (a pure decode); PassportError as decode()."""
-    header = _header_memo.get(h64)
+def _header(h64: str) -> Mapping[str, Any]:
+    """The decoded JOSE header segment, read-only and memoised (a pure decode); PassportError as
+    decode()."""
+    header = _headers.entries.get(h64)
     if header is None:
-        header = _json_object(b64decode(h64, "PASSporT header"), "PASSporT header")
-        if len(_header_memo) >= _HEADER_MEMO_MAX:
-            _header_memo.clear()
-        _header_memo[h64] = header
+        header = _frozen(_json_object(b64decode(h64, "PASSporT header"), "PASSporT header"))
+        if all(type(v) is str for v in header.values()):
+            _headers.put(h64, header, len(h64))
     return header
 
 
@@ -182,21 +270,26 @@ def rebuild_compact(
         header["ppt"] = ppt
     claims = {"dest": {"tn": [dest]}, "iat": iat, "orig": {"tn": orig}}
     signing_input = (b64encode(canonical_json(header)) + "." + b64encode(canonical_json(claims))).encode()
-    sig = b64decode(signature64, "signature")
-    if len(sig) != 64:
-        raise PassportError(438, f"signature is {len(sig)} bytes; ES256 needs raw r||s of 64 bytes")
-    return Passport(header, claims, signing_input, sig)
+    return Passport(header, claims, signing_input, _signature(signature64, header))
 
 
-def check_header(header: Dict[str, Any], *, info: Optional[str], ppt_param: Optional[str]) -> str:
+def _pin_alg(header: Mapping[str, Any]) -> None:
+    """Before any cryptography and before the signature is looked at: the token never chooses
+    the primitive."""
+    if "alg" not in header:
+        raise PassportError(436, "PASSporT header lacks alg")
+    if header["alg"] != "ES256":
+        raise PassportError(437, f"PASSporT alg {header['alg']!r} is not supported; only ES256")
+
+
+def check_header(header: Mapping[str, Any], *, info: Optional[str], ppt_param: Optional[str]) -> str:
     """The PASSporT JOSE header rules; returns the ppt ("" for a base PASSporT)."""
-    missing = [k for k in ("alg", "typ", "x5u") if k not in header]
+    # MAN's table: no alg/ppt/typ/x5u in the PASSporT header is 436. ppt is required when the
+    # Identity header names one (RFC 8225 §8.1: they must be equal); a base PASSporT has none.
+    missing = [k for k in ("alg", "ppt", "typ", "x5u") if k not in header and (k != "ppt" or ppt_param)]
     if missing:
         raise PassportError(436, f"PASSporT header lacks {', '.join(missing)}")
-    alg = header["alg"]
-    if alg != "ES256":
-        # Pinned before any cryptography: the token never chooses the primitive.
-        raise PassportError(437, f"PASSporT alg {alg!r} is not supported; only ES256")
+    _pin_alg(header)
     if header["typ"] != "passport":
         raise PassportError(437, f"PASSporT typ {header['typ']!r} is not 'passport'")
     if "crit" in header:
@@ -305,20 +398,18 @@ _new_tuple = tuple.__new__
 
 
 # (header segment, info URL) pairs whose header passed check_header for ppt "shaken".
-_shaken_headers: Dict[Tuple[str, str], bool] = {}
+_shaken_headers = _Memo(limit=512 * 1024, largest=2048)
 
 
 def _shaken_header(h64: str, info: str) -> bool:
-    if (h64, info) in _shaken_headers:
+    if (h64, info) in _shaken_headers.entries:
         return True
     try:
         if check_header(_header(h64), info=info, ppt_param="shaken") != "shaken":
             return False
     except PassportError:
         return False
-    if len(_shaken_headers) >= _HEADER_MEMO_MAX:
-        _shaken_headers.clear()
-    _shaken_headers[(h64, info)] = True
+    _shaken_headers.put((h64, info), True, len(h64) + len(info))
     return True
 
 

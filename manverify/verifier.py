@@ -21,6 +21,7 @@ from collections.abc import Mapping as _AnyMapping
 from typing import Any, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import es256, identity, tn
+from .checks import header_text
 from .certs import CertStore, Credential, CredentialError
 from .errors import ConfigError, UsageError
 from .passport import (
@@ -310,16 +311,11 @@ class Verifier:
         )
 
     def _check_header(self, value: Union[str, bytes], call: _Call) -> _Check:
-        if isinstance(value, bytes):
-            try:
-                value = value.decode("ascii")
-            except UnicodeDecodeError:
-                return _Check(repr(value[:40])).fail(438, "Identity header is not ASCII")
+        try:
+            value = header_text(value)
+        except PassportError as e:
+            return _Check(repr(value[:40])).fail(e.code, e.detail)
         c = _Check(value)
-        if len(value) > identity.MAX_HEADER_BYTES:
-            return c.fail(438, f"Identity header is {len(value)} bytes (limit {identity.MAX_HEADER_BYTES})")
-        if not value.isascii():
-            return c.fail(438, "Identity header is not ASCII")
         try:
             h = identity.parse(value)
         except identity.HeaderSyntaxError as e:
@@ -393,7 +389,9 @@ class Verifier:
             when = _parse_date_memo(date) if type(date) is str else None
             if when is None or abs(now - when) > self.max_age:
                 return None
-        if len(value) > identity.MAX_HEADER_BYTES or not value.isascii():
+        try:
+            value = header_text(value)
+        except PassportError:
             return None
         common = identity.common_form(value)
         if common is None or common[2] != "shaken":

@@ -101,7 +101,7 @@ def test_signature_must_be_raw_64_bytes(size):
         ({"alg": "ES256", "ppt": "shaken", "typ": "JWT", "x5u": "u"}, 437, "typ"),
         ({"alg": "ES256", "ppt": "shaken", "typ": "passport", "x5u": "u", "crit": ["x"]}, 438, "crit"),
         ({"alg": "ES256", "ppt": "div", "typ": "passport", "x5u": "u"}, 438, "does not match"),
-        ({"alg": "ES256", "typ": "passport", "x5u": "u"}, 438, "does not match"),
+        ({"alg": "ES256", "typ": "passport", "x5u": "u"}, 436, "lacks ppt"),  # MAN: no ppt is 436
         ({"alg": "ES256", "ppt": "shaken", "typ": "passport", "x5u": "v"}, 436, "differs"),
         ({"alg": "ES256", "ppt": "shaken", "typ": "passport", "x5u": 5}, 436, "not a URL"),
     ],
@@ -253,3 +253,82 @@ def test_rfc8225_appendix_a_is_a_negative_vector():
     with pytest.raises(PassportError, match="differs") as e:
         passport.check_header(p.header, info="https://other.example.org/x.cer", ppt_param=None)
     assert e.value.code == 436
+
+
+# ------------------------------------------------------------------ hostile JOSE headers (issue 10)
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize("where", ["header", "claims"])
+def test_deep_nesting_is_refused_before_anything_recurses(where):
+    deep = b'{"alg":' + _nested(900) + b',"ppt":"shaken","typ":"passport","x5u":"u"}'
+    header, claims = (deep, CLAIMS) if where == "header" else (HDR, b'{"rcd":' + _nested(900) + b"}")
+    with pytest.raises(PassportError, match="nested deeper than") as e:
+        passport.decode(_token(header, claims))
+    assert e.value.code == 438
+
+
+def test_nesting_within_the_limit_still_decodes():
+    p = passport.decode(_token(HDR, b'{"rcd":' + _nested(passport.MAX_JSON_DEPTH - 1) + b"}"))
+    assert p.claims["rcd"]
+    # brackets inside strings are not nesting
+    p = passport.decode(_token(HDR, b'{"x":"' + b"[" * 500 + b'"}'))
+    assert p.claims["x"] == "[" * 500
+
+
+def test_oversized_json_is_refused():
+    big = b'{"x":"' + b"a" * passport.MAX_JSON_BYTES + b'"}'
+    with pytest.raises(PassportError, match="limit") as e:
+        passport.decode(_token(HDR, big))
+    assert e.value.code == 438
+
+
+def test_decoded_header_is_immutable():
+    tok = _token(HDR, CLAIMS)
+    header = passport.decode(tok).header
+    with pytest.raises(TypeError):
+        header["alg"] = "none"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        header.pop("alg")  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        header.update(alg="none")  # type: ignore[attr-defined]
+    nested = passport.decode(_token(b'{"alg":"ES256","crit":["x"],"typ":"passport","x5u":"u"}', CLAIMS)).header
+    with pytest.raises((TypeError, AttributeError)):
+        nested["crit"].append("y")
+    assert passport.decode(tok).header["alg"] == "ES256"
+    assert canonical_json(passport.decode(tok).header) == HDR
+
+
+def test_header_memo_is_bounded_in_bytes():
+    import tracemalloc
+
+    # 2,000 distinct junk headers, each near the Identity header's cap, of the shape that costs
+    # the most memory per byte when decoded (a list of empty lists).
+    junk = [b'{"j":[' + b",".join([b"[]"] * 1900) + b'],"n":%d}' % i for i in range(2000)]
+    tokens = [_token(h, CLAIMS) for h in junk]
+    passport.decode(tokens[0])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for t in tokens:
+            passport.decode(t)
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert retained < 8 * 2**20, f"{retained / 2**20:.0f} MiB retained by 2,000 junk headers"
+
+
+@pytest.mark.parametrize(
+    "header, code, message",
+    [
+        ({"alg": "HS256", "ppt": "shaken", "typ": "passport", "x5u": "u"}, 437, "only ES256"),
+        ({"alg": "none", "ppt": "shaken", "typ": "passport", "x5u": "u"}, 437, "only ES256"),
+        ({"ppt": "shaken", "typ": "passport", "x5u": "u"}, 436, "lacks alg"),
+        ({"alg": "ES256", "ppt": "shaken", "typ": "passport", "x5u": "u"}, 438, "64 bytes"),
+    ],
+)
+def test_alg_is_pinned_before_the_signature_shape(header, code, message):
+    with pytest.raises(PassportError, match=message) as e:
+        passport.decode(_token(canonical_json(header), CLAIMS, b"\x01" * 32))
+    assert e.value.code == code

@@ -1,5 +1,6 @@
 """The verifier end to end in local mode: one case per row of STANDARDS.md's results table."""
 import json
+import re
 import uuid
 
 import pytest
@@ -65,11 +66,14 @@ def _rows():
         ("436 header lacks x5u", lambda s: s.sign_claims(claims(), header=jose(x, x5u=...)), 436, "lacks x5u"),
         ("436 header lacks typ", lambda s: s.sign_claims(claims(), header=jose(x, typ=...)), 436, "lacks typ"),
         ("436 header lacks alg", lambda s: s.sign_claims(claims(), header=jose(x, alg=...)), 436, "lacks alg"),
+        ("436 header lacks ppt", lambda s: s.sign_claims(claims(), header=jose(x, ppt=...)), 436, "lacks ppt"),
         ("436 x5u != info", lambda s: s.sign_claims(claims(), header=jose("https://other.example/x.pem")), 436, "differs"),
         ("437 alg param missing", lambda s: replace_params(s.sign(ORIG, DEST, iat=NOW), f";info=<{x}>;ppt=shaken"), 437, "no alg"),
         ("437 alg param RS256", lambda s: replace_params(s.sign(ORIG, DEST, iat=NOW), f";info=<{x}>;alg=RS256;ppt=shaken"), 437, "only ES256"),
         ("437 header alg none", lambda s: s.sign_claims(claims(), header=jose(x, alg="none")), 437, "only ES256"),
         ("437 header alg HS256", lambda s: s.sign_claims(claims(), header=jose(x, alg="HS256")), 437, "only ES256"),
+        ("437 alg HS256, 32-byte MAC", lambda s: _mac_signature(s.sign_claims(claims(), header=jose(x, alg="HS256"))),
+         437, "only ES256"),
         ("437 typ not passport", lambda s: s.sign_claims(claims(), header=jose(x, typ="JWT")), 437, "typ"),
         ("438 extra param (MAN)", lambda s: s.sign(ORIG, DEST, iat=NOW) + ";foo=bar", 438, "beyond info, alg, ppt"),
         ("438 ppt param missing", lambda s: replace_params(s.sign(ORIG, DEST, iat=NOW), f";info=<{x}>;alg=ES256"), 438, "no ppt"),
@@ -93,6 +97,14 @@ def _flip_signature(value: str) -> str:
     h, c, sig = token.split(".")
     flipped = sig[:10] + ("A" if sig[10] != "A" else "B") + sig[11:]
     return f"{h}.{c}.{flipped};{rest}"
+
+
+def _mac_signature(value: str) -> str:
+    from manverify.passport import b64encode
+
+    token, rest = value.split(";", 1)
+    h, c, _ = token.split(".")
+    return f"{h}.{c}.{b64encode(bytes(range(32)))};{rest}"
 
 
 def _der_signature(value: str) -> str:
@@ -284,3 +296,48 @@ def test_rfc_profile_compact_form(lab):
     assert v.verify(compact, orig=ORIG, dest=DEST, now=NOW).sip_code == 438  # no Date
     man = Verifier(trust_anchors=[lab.root.pem], certificates={lab.x5u: lab.chain_pem})
     assert man.verify(compact + ";ppt=shaken", orig=ORIG, dest=DEST, date=date, now=NOW).sip_code == 438
+
+
+def _at_depth(frames: int, fn):
+    """fn() called with about `frames` more Python frames on the stack."""
+    return fn() if frames <= 0 else _at_depth(frames - 1, fn)
+
+
+def test_nested_header_never_raises_from_a_deep_stack(verifier, signer):
+    # A JOSE header whose alg is nested ~900 levels deep: seen once from a shallow stack, then
+    # from a deep one (a proxy's own frames), it must stay a verdict, never a RecursionError.
+    import sys
+
+    from manverify.passport import b64encode
+
+    x = "https://certs.example.fr/op1001.pem"
+    deep = '{"alg":' + "[" * 900 + "]" * 900 + f',"ppt":"shaken","typ":"passport","x5u":"{x}"}}'
+    good = signer.sign(ORIG, DEST, iat=NOW)
+    token, rest = good.split(";", 1)
+    value = b64encode(deep.encode()) + "." + token.split(".", 1)[1] + ";" + rest
+    first = verifier.verify(value, **GOOD)
+    assert first.sip_code == 438
+    depth = 0
+    frame = sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    again = _at_depth(sys.getrecursionlimit() - depth - 120, lambda: verifier.verify(value, **GOOD))
+    assert again == first
+
+
+@pytest.mark.parametrize("value, fragment", [
+    (b"\xff" * 10, "not ASCII"),
+    ("é" * 10, "not ASCII"),
+    ("a" * 8193, "8193 bytes (limit 8192)"),
+    (b"a" * 8193, "8193 bytes (limit 8192)"),
+])
+def test_header_acceptability_is_one_rule(verifier, value, fragment):
+    from manverify.checks import header_text
+    from manverify.passport import PassportError
+
+    with pytest.raises(PassportError, match=re.escape(fragment)) as e:
+        header_text(value)
+    assert e.value.code == 438
+    r = verifier.verify(value, **GOOD)
+    assert r.sip_code == 438 and fragment in r.detail
+    assert header_text(b"a" * 8192) == "a" * 8192
