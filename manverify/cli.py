@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import time
-from collections import Counter
 from typing import List, Optional
 
 from .errors import Error, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_CLOSED_PIPE = 128 + 13  # what a shell reports for a program ended by SIGPIPE
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -26,13 +26,30 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's last flush
+        return status
+    except BrokenPipeError:
+        return _closed_pipe()
     except Error as e:
         print(f"manverify: {e}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as e:
         print(f"manverify: {e}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (`| head -1`): end quietly, as a program that SIGPIPE
+    ended would, instead of with a traceback. What is still buffered for stdout goes to /dev/null,
+    or Python's flush at exit would report the broken pipe after all."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no file descriptor (captured, replaced): nothing to do
+        pass
+    return EXIT_CLOSED_PIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--dest", help="called number (To or Request-URI)")
     v.add_argument("--date", help="the SIP Date header value")
     v.add_argument("--batch", metavar="FILE",
-                   help="JSONL file (- for stdin), one call per line: identity, orig, dest, date, now")
+                   help="JSONL file (- for stdin), one call per line: orig, dest, identity, date, now, id")
     v.add_argument("--trust", action="append", required=True, metavar="CA.pem",
                    help="trust anchor certificate (repeatable)")
     v.add_argument("--cert", action="append", default=[], metavar="URL=FILE",
@@ -129,48 +146,13 @@ def _verify(args) -> int:
 
 
 def _verify_batch(verifier, args) -> int:
-    stream = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
-    progress = sys.stderr.isatty()
-    codes: Counter = Counter()
-    total = 0
-    start = time.perf_counter()
-    chunk: list = []
+    from . import batch
 
-    def flush():
-        nonlocal total
-        for r in verifier.verify_many(chunk):
-            print(json.dumps(r.to_dict(), separators=(",", ":")))
-            codes[r.sip_code] += 1
-        total += len(chunk)
-        chunk.clear()
-        if progress:
-            print(f"\r{total} calls verified", end="", file=sys.stderr)
-
+    stream = sys.stdin.buffer if args.batch == "-" else open(args.batch, "rb")
     with stream:
-        for lineno, line in enumerate(stream, 1):
-            if not line.strip():
-                continue
-            try:
-                call = json.loads(line)
-            except ValueError as e:
-                raise UsageError(f"{args.batch}:{lineno}: not JSON: {e}")
-            if not isinstance(call, dict):
-                raise UsageError(f"{args.batch}:{lineno}: not a JSON object")
-            call = {k: call.get(k) for k in ("identity", "orig", "dest", "date", "now")}
-            if call["now"] is None:
-                call["now"] = args.now
-            chunk.append(call)
-            if len(chunk) == 1024:
-                flush()
-        flush()
-    elapsed = time.perf_counter() - start
-    if progress:
-        print(file=sys.stderr)
-    summary = ", ".join(f"{'pass' if c is None else c}: {k}"
-                        for c, k in sorted(codes.items(), key=lambda x: x[0] or 0))
-    rate = total / elapsed if elapsed > 0 else 0.0
-    print(f"{total} calls, {summary or 'none'}; {rate:.0f} calls/s", file=sys.stderr)
-    return EXIT_OK if set(codes) <= {None} else EXIT_FAILED
+        ok = batch.run(verifier, stream, sys.stdout, sys.stderr, progress=sys.stderr.isatty(),
+                       default_now=args.now)
+    return EXIT_OK if ok else EXIT_FAILED
 
 
 def _sign(args) -> int:

@@ -53,6 +53,7 @@ def test_batch(lab, signer, pem_files, capsys):
     out, err = capsys.readouterr()
     lines = [json.loads(x) for x in out.splitlines()]
     assert [x["sip_code"] for x in lines] == [None] * 5 + [428]
+    assert [x["line"] for x in lines] == [1, 2, 3, 4, 5, 6] and "id" not in lines[0]
     assert "6 calls, pass: 5, 428: 1" in err and "calls/s" in err
 
 
@@ -60,9 +61,7 @@ def test_usage_errors_exit_2(lab, pem_files, capsys, tmp_path):
     assert main(["verify", "--trust", str(tmp_path / "missing.pem"), "--identity", "x", "--orig", "1",
                  "--dest", "2"]) == 2
     assert main(_verify_args(lab, pem_files) + ["--identity", "x"]) == 2  # no --orig/--dest
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text("{not json}\n")
-    assert main(_verify_args(lab, pem_files) + ["--batch", str(bad)]) == 2
+    assert main(_verify_args(lab, pem_files) + ["--batch", str(tmp_path / "missing.jsonl")]) == 2
     assert main(["sign", "--key", str(pem_files / "root.pem"), "--x5u", lab.x5u, "--orig", "x",
                  "--dest", "0198765432"]) == 2
     assert main([]) == 2
