@@ -1,4 +1,4 @@
-"""The `manverify` command: demo, verify, sign, bench."""
+"""The `manverify` command: demo, verify, report, sign, bench."""
 from __future__ import annotations
 
 import argparse
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="sign and verify a few thousand calls on an embedded lab PKI")
     d.add_argument("--calls", type=int, default=3000, help="number of calls (default 3000)")
+    d.add_argument("--jsonl", metavar="FILE", help="write the decision records (for manverify report)")
     d.set_defaults(func=_demo)
 
     v = sub.add_parser("verify", help="verify one call, or a JSONL batch")
@@ -82,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the full result as JSON")
     v.set_defaults(func=_verify)
 
+    r = sub.add_parser("report", help="calls, pass rate and failures per originating operator")
+    r.add_argument("file", metavar="RESULTS.jsonl",
+                   help="decision records, e.g. the output of verify --batch (- for stdin)")
+    r.add_argument("--html", metavar="OUT.html", help="also write a self-contained page with a chart")
+    r.set_defaults(func=_report)
+
     s = sub.add_parser("sign", help="sign a call (prints the Identity header value)")
     s.add_argument("--key", required=True, metavar="KEY.pem", help="the signer's P-256 private key")
     s.add_argument("--x5u", required=True, metavar="URL", help="URL of the signer's certificate chain")
@@ -104,7 +111,7 @@ def _demo(args) -> int:
 
     if args.calls < 1:
         raise UsageError("--calls must be positive")
-    return run(args.calls)
+    return run(args.calls, jsonl=args.jsonl)
 
 
 def _verifier(args):
@@ -153,6 +160,22 @@ def _verify_batch(verifier, args) -> int:
         ok = batch.run(verifier, stream, sys.stdout, sys.stderr, progress=sys.stderr.isatty(),
                        default_now=args.now)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _report(args) -> int:
+    from . import report
+
+    if args.html:
+        report.require_plotting()  # before reading: the missing extra is the first thing to know
+    stream = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
+    with stream:
+        tally = report.read(stream)
+    sys.stdout.write(report.table(tally))
+    if args.html:
+        page = report.html_page(tally, "standard input" if args.file == "-" else args.file)
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(page)
+    return EXIT_OK
 
 
 def _sign(args) -> int:

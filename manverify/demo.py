@@ -1,20 +1,23 @@
 """`manverify demo`: the whole job on an embedded default, with nothing outside the machine.
 
-A throwaway STI PKI (root → intermediate → operator signer), a certificate server on 127.0.0.1,
-a few thousand signed calls of which some are deliberately bad (one kind per SIP code), all
-verified one by one and as a batch, and a table comparing what each call got with what it should.
+A throwaway STI PKI (root → intermediate → a signer per operator), a certificate server on
+127.0.0.1, a few thousand signed calls of which some are deliberately bad (one kind per SIP code),
+all verified one by one and as a batch, and a table comparing what each call got with what it should.
+With --jsonl the batch's decision records are written too, for `manverify report`.
 """
 from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import random
 import threading
 import time
 from collections import Counter
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from . import pki, tn
+from .batch import decision_record
 from .result import REASONS
 from .signer import Signer
 from .verifier import Verifier
@@ -68,16 +71,26 @@ KINDS: List[Tuple[str, object, int]] = [
     ("calling number differs", 438, 5),
     ("called number differs", 438, 4),
     ("attest D", 438, 3),
+    ("signer certificate expired", 437, 2),
 ]
 
+# (SPC, share of the calls, how many times likelier its calls go wrong): partners differ, so that
+# the per-operator report of this traffic (--jsonl, then `manverify report`) has something to show.
+OPERATORS: List[Tuple[str, int, int]] = [("1001", 6, 1), ("1002", 3, 1), ("1003", 1, 5)]
+EXPIRED_SPC = "1004"  # the partner whose certificate has expired
 
-def _calls(n: int, now: int, good: Signer, rogue: Signer, base: str, key) -> List[dict]:
+
+def _calls(n: int, now: int, signers: Dict[str, Signer], rogue: Signer, expired: Signer,
+           missing: Signer) -> List[tuple]:
     rng = random.Random(8224)
-    weights = [w for _, _, w in KINDS]
-    missing = Signer(key, base + "/missing.pem")
+    shares = [share for _, share, _ in OPERATORS]
+    weights = {spc: [w * (worse if expected is not None else 1) for _, expected, w in KINDS]
+               for spc, _, worse in OPERATORS}
     out = []
     for i in range(n):
-        kind, expected, _ = KINDS[rng.choices(range(len(KINDS)), weights)[0]]
+        spc = rng.choices(OPERATORS, shares)[0][0]
+        good = signers[spc]
+        kind, expected, _ = KINDS[rng.choices(range(len(KINDS)), weights[spc])[0]]
         orig = f"+336{rng.randrange(10**8):08d}"
         dest = f"01{rng.randrange(10**8):08d}"
         call = {"orig": orig, "dest": dest, "now": now}
@@ -115,6 +128,8 @@ def _calls(n: int, now: int, good: Signer, rogue: Signer, base: str, key) -> Lis
             call["identity"] = good.sign(orig, "0199999999", iat=now)
         elif kind == "attest D":
             call["identity"] = good.sign_claims(_claims(orig, dest, now, "D"))
+        elif kind == "signer certificate expired":
+            call["identity"] = expired.sign(orig, dest, iat=now)
         out.append((kind, expected, call))
     return out
 
@@ -124,19 +139,27 @@ def _claims(orig: str, dest: str, iat: int, attest: str) -> dict:
             "orig": {"tn": tn.canonical(orig)}, "origid": "4437c7eb-8f0c-4a33-8c4e-9b0dfc1d1b17"}
 
 
-def run(n: int = 3000, out=None) -> int:
-    """Run the demo; print the table to `out` (default stdout); return the exit status."""
+def run(n: int = 3000, out=None, jsonl: Optional[str] = None) -> int:
+    """Run the demo; print the table to `out` (default stdout); write the batch's decision records
+    to the file `jsonl` if given; return the exit status."""
     import sys
 
     out = out or sys.stdout
     now = int(time.time())
-    lab = pki.lab_pki(spc="1001")
+    lab = pki.lab_pki(spc=OPERATORS[0][0])
     rogue_lab = pki.lab_pki(spc="6666")
-    files = {"/op1001.pem": lab.chain_pem, "/rogue.pem": rogue_lab.chain_pem}
+    operators = {OPERATORS[0][0]: lab.signer}
+    for spc, _, _ in OPERATORS[1:]:
+        operators[spc] = pki.make_signer(lab.intermediate, f"manverify lab signer {spc}", spc=spc)
+    expired = pki.make_signer(lab.intermediate, f"manverify lab signer {EXPIRED_SPC}", spc=EXPIRED_SPC,
+                              not_before=now - 400 * 86400, days=365)
+    files = {f"/op{spc}.pem": cert.pem + lab.intermediate.pem for spc, cert in operators.items()}
+    files.update({"/rogue.pem": rogue_lab.chain_pem, f"/op{EXPIRED_SPC}.pem": expired.pem + lab.intermediate.pem})
     with serve(files) as base:
-        good = Signer(lab.signer.key_pem, base + "/op1001.pem")
+        signers = {spc: Signer(cert.key_pem, f"{base}/op{spc}.pem") for spc, cert in operators.items()}
         rogue = Signer(rogue_lab.signer.key_pem, base + "/rogue.pem")
-        calls = _calls(n, now, good, rogue, base, lab.signer.key_pem)
+        calls = _calls(n, now, signers, rogue, Signer(expired.key_pem, f"{base}/op{EXPIRED_SPC}.pem"),
+                       Signer(lab.signer.key_pem, base + "/missing.pem"))
         verifier = Verifier(trust_anchors=[lab.root.pem], allow_http=True, profile="man")
 
         t0 = time.perf_counter()
@@ -144,6 +167,11 @@ def run(n: int = 3000, out=None) -> int:
         t1 = time.perf_counter()
         batch = verifier.verify_many([call for _, _, call in calls])
         t2 = time.perf_counter()
+
+    if jsonl:
+        with open(jsonl, "w", encoding="utf-8") as f:
+            for i, ((kind, _, _), r) in enumerate(zip(calls, batch), 1):
+                f.write(json.dumps(dict(decision_record(r, id=i), kind=kind), separators=(",", ":")) + "\n")
 
     rows: Dict[str, Counter] = {}
     wrong = 0

@@ -76,6 +76,7 @@ def test_demo_runs_and_every_call_gets_its_verdict(capsys):
     out = capsys.readouterr().out
     assert "every call got the expected verdict" in out
     for fragment in ("428 Use Identity Header", "436 Bad Identity Info", "437 Unsupported Credential",
+                     "signer certificate expired",
                      "438 Invalid Identity Header", "403 Stale Date", "400 Bad Request", "calls/s"):
         assert fragment in out
 
@@ -96,4 +97,4 @@ def test_bench_passes_its_own_options(monkeypatch, capsys):
     assert main(["bench"]) == 0
     assert seen == [["--json", "--rounds", "3"], []]
     with pytest.raises(SystemExit):
-        main(["demo", "--json"])  # other commands still refuse unknown options
+        main(["demo", "--rounds", "3"])  # other commands still refuse unknown options
