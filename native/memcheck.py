@@ -2,14 +2,12 @@
 vector one by one and as a batch, ABI misuse, and the PASSporT scanner on signed, truncated and
 mutated tokens. Slow under valgrind, so kept small."""
 import json
-import os
 import sys
 from pathlib import Path
 
 from manverify import es256
 
-root = os.environ.get("MANVERIFY_VECTORS") or Path(__file__).resolve().parents[2] / "shared" / "vectors"
-vectors = Path(root) / "wycheproof"
+vectors = Path(__file__).resolve().parents[1] / "tests" / "vectors" / "wycheproof"
 data = json.loads((vectors / "ecdsa_secp256r1_sha256_p1363_test.json").read_text())
 keys, msgs, sigs, expect = [], [], [], []
 for g in data["testGroups"][:12]:

@@ -1,7 +1,7 @@
 """Shared fixtures: one lab PKI per session, a signer, a local-mode verifier, a fixed clock."""
 from __future__ import annotations
 
-import os
+import json
 import time
 from pathlib import Path
 
@@ -11,19 +11,17 @@ from manverify import pki
 from manverify.signer import Signer
 from manverify.verifier import Verifier
 
-# ../shared/vectors beside the checkout (CI clones main with shared/ next to it); the sanitizer
-# script runs a scratch copy of the tree and points here with MANVERIFY_VECTORS.
-VECTORS = Path(os.environ.get("MANVERIFY_VECTORS") or Path(__file__).resolve().parents[2] / "shared" / "vectors")
+# Third-party test vectors, vendored unchanged (tests/vectors/README.md says where from).
+VECTORS = Path(__file__).resolve().parent / "vectors"
 
 NOW = int(time.time())
 ORIG = "+33612345678"
 DEST = "01 98 76 54 32"
 
 
-def vectors_dir() -> Path:
-    if not VECTORS.is_dir():
-        pytest.skip(f"external test vectors not found at {VECTORS} (shared/ must sit beside the checkout)")
-    return VECTORS
+def wycheproof(name: str) -> dict:
+    """One Project Wycheproof file from tests/vectors/wycheproof/, parsed."""
+    return json.loads((VECTORS / "wycheproof" / name).read_text())
 
 
 @pytest.fixture(scope="session")
