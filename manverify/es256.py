@@ -1,12 +1,17 @@
 """The signature boundary: ES256 (ECDSA P-256 / SHA-256, raw r||s) verification.
 
-This is the only module that touches a signature backend and, with scan.py (the engine's PASSporT
-scanner), the only importer of the compiled `manverify._native`. Two backends sit behind one
-interface:
+This is the only module that touches a signature backend, and the only gateway to the compiled
+`manverify._native` (scan.py reaches the engine's PASSporT scanner through shaken_scan() below):
+every engine call goes through here and every return code through one table (_VERDICTS and
+_REFUSALS). Two backends sit behind one interface:
   native        the C engine in native/: per-key precomputed tables, GIL released during calls
   cryptography  OpenSSL through `cryptography`, used when the extension is not built
 
 MANVERIFY_BACKEND=native|cryptography forces one (forcing native when it is missing is an error).
+
+A verdict is only ever "valid" or "invalid". When the engine refuses its own arguments (a table not
+filled by mv_key_load, a length that does not fit) that is a fault in manverify or its build, never
+a verdict on the call: EngineError is raised (an integration answers 500 and logs it).
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from .errors import ConfigError, InvalidKey
+from .errors import ConfigError, EngineError, InvalidKey
 
 try:  # the C engine is optional: a source checkout without a compiler still works
     from ._native import ffi as _ffi, lib as _lib
@@ -36,8 +41,31 @@ _G = bytes.fromhex(
     "6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296"
     "4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5"
 )
-# C return codes (native/mv.h)
-_VALID, _EPOINT = 1, -2
+
+# The engine's return codes (native/mv.h, read from the build) and what each becomes here: the one
+# table. MV_VALID and MV_INVALID are the only verdicts; MV_OK (0) is success for the calls that are
+# not verdicts; every other code raises EngineError with its meaning. MV_EPOINT included: load_key
+# has already refused what is not a P-256 point (InvalidKey), so the engine refusing a point
+# `cryptography` accepted is a fault, not a verdict on the key.
+if _lib is not None:
+    _OK = _lib.MV_OK
+    _VERDICTS = {_lib.MV_VALID: True, _lib.MV_INVALID: False}
+    _REFUSALS = {
+        _lib.MV_EARG: "MV_EARG, a length or pointer is wrong",
+        _lib.MV_EPOINT: "MV_EPOINT, the public key is not a point of P-256",
+        _lib.MV_ETABLE: "MV_ETABLE, a table was not filled by mv_key_load",
+    }
+
+
+def _refused(function: str, code: int) -> EngineError:
+    meaning = _REFUSALS.get(code, "a code manverify does not know")
+    return EngineError(f"the native engine refused its arguments: {function} returned {code} ({meaning})")
+
+
+def _check(function: str, code: int) -> None:
+    """Success, or the engine's refusal raised."""
+    if code != _OK:
+        raise _refused(function, code)
 
 
 def _choose() -> str:
@@ -58,11 +86,7 @@ def _native_table(point: bytes):
     """A per-key table in Python-owned memory: freed with the key, safe to share after fork."""
     table = _ffi.new("unsigned char[]", _lib.mv_table_size())
     scratch = _ffi.new("unsigned char[]", _lib.mv_scratch_size())
-    rc = _lib.mv_key_load(table, len(table), scratch, len(scratch), point, len(point))
-    if rc == _EPOINT:
-        raise InvalidKey("not a point of P-256")
-    if rc != 0:
-        raise InvalidKey(f"native key load failed (code {rc})")
+    _check("mv_key_load", _lib.mv_key_load(table, len(table), scratch, len(scratch), point, len(point)))
     return table
 
 
@@ -125,7 +149,11 @@ def _verify_crypto(key: PublicKey, message: bytes, sig64: bytes) -> bool:
 
 
 def _verify_native(key: PublicKey, message: bytes, sig64: bytes) -> bool:
-    return _lib.mv_verify(_GTABLE, key._table, message, len(message), sig64, len(sig64)) == _VALID
+    code = _lib.mv_verify(_GTABLE, key._table, message, len(message), sig64, len(sig64))
+    try:
+        return _VERDICTS[code]
+    except KeyError:
+        raise _refused("mv_verify", code) from None
 
 
 _ZERO_SIG = bytes(64)  # r = 0: what a signature of the wrong length verifies as (invalid)
@@ -148,10 +176,9 @@ def _verify_many_native(keys, messages, sigs, threads: int = 1) -> list:
     gtable = _GTABLE
 
     def run(lo: int, hi: int) -> None:  # the C call releases the GIL
-        rc = _lib.mv_verify_batch_packed(gtable, tables + lo, msgs_c, len(blob), offsets + lo,
-                                         sigs_c + 64 * lo, 64 * (hi - lo), out + lo, hi - lo)
-        if rc != 0:  # malformed arguments: a bug here, never call data
-            raise RuntimeError(f"mv_verify_batch_packed failed with code {rc}")
+        code = _lib.mv_verify_batch_packed(gtable, tables + lo, msgs_c, len(blob), offsets + lo,
+                                           sigs_c + 64 * lo, 64 * (hi - lo), out + lo, hi - lo)
+        _check("mv_verify_batch_packed", code)
 
     threads = max(1, min(threads, n // _MIN_PER_THREAD or 1))
     if threads == 1:
@@ -162,7 +189,11 @@ def _verify_many_native(keys, messages, sigs, threads: int = 1) -> list:
         run(0, step)  # this thread takes the first share
         for f in futures:
             f.result()
-    return [v == _VALID for v in _ffi.unpack(out, n)]
+    codes = _ffi.unpack(out, n)
+    try:
+        return [_VERDICTS[code] for code in codes]
+    except KeyError as e:  # an item the engine refused (e.g. a key without its table)
+        raise _refused("mv_verify_batch_packed", e.args[0]) from None
 
 
 _MIN_PER_THREAD = 16  # below this a thread hand-off costs more than the verifications
@@ -181,8 +212,60 @@ def _executor(threads: int) -> ThreadPoolExecutor:
         return _pool
 
 
+class _ScanBuffers:
+    """One thread's arguments to mv_shaken_scan, reused (allocating them costs more than a scan)."""
+
+    __slots__ = ("n", "out_len", "offsets", "out", "used")
+
+    def __init__(self, n: int, out_len: int):
+        self.n, self.out_len = n, out_len
+        self.offsets = _ffi.new("size_t[]", n + 1)
+        self.out = _ffi.new("unsigned char[]", out_len)
+        self.used = _ffi.new("size_t *")
+
+
+_local = threading.local()
+_KEEP_BYTES = 1 << 20  # a thread keeps buffers up to this size (verify_many's chunks fit); larger are one-off
+
+
+def _scan_buffers(n: int, out_len: int) -> _ScanBuffers:
+    if out_len > _KEEP_BYTES:
+        return _ScanBuffers(n, out_len)
+    b = getattr(_local, "scan_buffers", None)
+    if b is None or b.n < n or b.out_len < out_len:
+        b = _ScanBuffers(max(n, b.n if b else 1), max(out_len, b.out_len if b else 10240))
+        _local.scan_buffers = b
+    return b
+
+
+SCAN_RECORD = _lib.MV_SCAN_RECORD if _lib is not None else 0  # bytes per token before the lines
+
+
+def shaken_scan(tokens: bytes, ends: Sequence[int]) -> bytes:
+    """The engine's PASSporT scanner (mv_shaken_scan, native/mv.h; scan.py reads its output) over
+    the tokens packed in `tokens`, token i ending at ends[i] (and starting where token i - 1 ends):
+    a record of SCAN_RECORD bytes per token, then a line per token. Native backend only."""
+    n = len(ends)
+    b = _scan_buffers(n, (SCAN_RECORD + 1) * n + len(tokens))
+    b.offsets[1:n + 1] = ends  # offsets[0] is 0 from the allocation on, never written
+    _check("mv_shaken_scan", _lib.mv_shaken_scan(tokens, len(tokens), b.offsets, n, b.out, b.out_len, b.used))
+    return _ffi.buffer(b.out, b.used[0])[:]
+
+
+def shaken_scan_one(token: bytes) -> bytes:
+    """shaken_scan(token, [len(token)]) without the packing (the per-call path: _check inlined)."""
+    b = _scan_buffers(1, SCAN_RECORD + 1 + len(token))
+    b.offsets[1] = len(token)
+    code = _lib.mv_shaken_scan(token, len(token), b.offsets, 1, b.out, b.out_len, b.used)
+    if code != _OK:
+        raise _refused("mv_shaken_scan", code)
+    return _ffi.buffer(b.out, b.used[0])[:]
+
+
 def verify(key: PublicKey, message: bytes, sig64: bytes) -> bool:
-    """True iff sig64 (raw 64-byte r||s) is a valid ES256 signature of message under key."""
+    """True iff sig64 (raw 64-byte r||s) is a valid ES256 signature of message under key.
+
+    Raises EngineError, never answers, when the native engine refuses its arguments."""
     if _BACKEND == "native":
         return _verify_native(key, message, sig64)
     return _verify_crypto(key, message, sig64)
@@ -192,7 +275,8 @@ def verify_many(keys: Sequence[PublicKey], messages: Sequence[bytes], sigs: Sequ
                 threads: int = 1) -> list:
     """Verify a batch; results in input order. The native path is one packed C call per thread
     (GIL released) with one modular inversion per 64 signatures; threads > 1 splits the batch
-    over that many threads (this one included)."""
+    over that many threads (this one included). When the engine refuses any item or the call
+    (EngineError), the whole batch raises: no item gets a verdict."""
     if not (len(keys) == len(messages) == len(sigs)):
         raise ValueError("keys, messages and sigs must have the same length")
     if _BACKEND == "native":
@@ -222,8 +306,11 @@ def backend() -> str:
 
 
 def native_info() -> Optional[dict]:
-    """Sizes of the native engine's memory, or None without it."""
+    """The native engine's ABI version, memory sizes and the CPU paths it chose on this machine
+    (what a benchmark figure depends on), or None without it."""
     if _lib is None:
         return None
+    features = _lib.mv_features()
     return {"version": _lib.mv_version(), "table_bytes": _lib.mv_table_size(),
-            "scratch_bytes": _lib.mv_scratch_size()}
+            "scratch_bytes": _lib.mv_scratch_size(),
+            "cpu": [name for bit, name in ((1, "sha-ni"), (2, "mulx/adx")) if features & bit]}

@@ -169,7 +169,9 @@ class Verifier:
         date: Optional[str] = None,
         now: Optional[float] = None,
     ) -> Result:
-        """Verify one call. Never raises for call data; raises UsageError for wrong argument types."""
+        """Verify one call. Never raises for call data; raises UsageError for wrong argument types,
+        and EngineError when the native engine refuses its own arguments (a fault in manverify or
+        its build, never a verdict: answer 500 and log it)."""
         shape = self._common_shape(identity, orig, dest, date, now)
         if shape is not None:
             common = self._common_claims(shape, decode_shaken(shape[1], shape[2]))
@@ -196,6 +198,9 @@ class Verifier:
         Worker threads each take whole chunks: parse and check in Python, then one native call
         for the chunk's signatures, which releases the GIL — so one thread's C work overlaps the
         other's Python work, and the batch uses every core.
+
+        Raises as verify() does. An EngineError in any chunk is raised from here, for the whole
+        batch: no call gets a verdict the engine did not give.
         """
         calls = list(calls)
         for call in calls:

@@ -317,8 +317,10 @@ static inline void mv_fe_sqr_adx(mv_fe *r, const mv_fe *a) {
 #undef MV_ADX_REDC
 #endif
 
+#if defined(MV_HAVE_ADX_CODE)
 /* Set once (mv_init) when the CPU has BMI2 and ADX; read-only afterwards. */
 static int mv_use_adx = 0;
+#endif
 
 static inline void mv_fe_mul(mv_fe *r, const mv_fe *a, const mv_fe *b) {
 #if defined(MV_HAVE_ADX_CODE)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * manverify native ES256 engine: the only translation unit. It includes every *_impl.h so all
- * internals are static; the ABI is mv.h (plus the test hooks of mv_native.h).
+ * internals are static; the ABI is mv.h (plus, in test builds only, the hooks of mv_native.h).
  *
  * ECDSA verification (SEC 1 v2 §4.1.4) with raw r||s:
  *   reject unless 0 < r, s < n; e = SHA-256(msg) mod n; w = s^-1; u1 = e·w; u2 = r·w;
@@ -97,24 +97,6 @@ static int mv_point_parse(mv_ge *q, const unsigned char *point65, size_t point_l
     /* On the curve with coordinates < p: finite and, n being prime with cofactor 1, of order n. */
     if (!mv_ge_on_curve(q)) return MV_EPOINT;
     return MV_OK;
-}
-
-/* 65-byte uncompressed point, or zeros and 1 for infinity; 0 for a finite point. */
-static int mv_point_out(unsigned char *out65, const mv_gej *a) {
-    mv_fe zi, zi2, x, y;
-    if (a->infinity) {
-        memset(out65, 0, 65);
-        return 1;
-    }
-    mv_fe_inv(&zi, &a->z);
-    mv_fe_sqr(&zi2, &zi);
-    mv_fe_mul(&x, &a->x, &zi2);
-    mv_fe_mul(&zi2, &zi2, &zi);
-    mv_fe_mul(&y, &a->y, &zi2);
-    out65[0] = 4;
-    mv_fe_get_be(out65 + 1, &x);
-    mv_fe_get_be(out65 + 33, &y);
-    return 0;
 }
 
 /* A parsed signature: r and s in range, e = SHA-256(msg) mod n. */
@@ -215,32 +197,9 @@ int mv_verify(const unsigned char *gtable, const unsigned char *qtable, const un
     return mv_sig_finish(gt, qt, &p, &w);
 }
 
-/* The batch loop shared by both batch entry points: item k's message, length and signature come
- * from the accessors below, so the packed form needs no pointer arrays. */
-typedef struct {
-    const unsigned char *const *msgs; /* pointer form */
-    const size_t *msg_lens;
-    const unsigned char *const *sigs;
-    const unsigned char *blob;        /* packed form */
-    const size_t *offsets;
-    const unsigned char *sig_blob;
-} mv_batch_src;
-
-static void mv_batch_item(const mv_batch_src *b, size_t k, const unsigned char **msg, size_t *len,
-                          const unsigned char **sig) {
-    if (b->offsets != NULL) {
-        *msg = b->blob == NULL ? NULL : b->blob + b->offsets[k];
-        *len = b->offsets[k + 1] - b->offsets[k];
-        *sig = b->sig_blob + 64 * k;
-    } else {
-        *msg = b->msgs[k];
-        *len = b->msg_lens[k];
-        *sig = b->sigs[k];
-    }
-}
-
-static void mv_batch_run(const uint64_t *gt, const unsigned char *const *qtables, const mv_batch_src *b,
-                         int *out, size_t n) {
+/* The batch loop: message k is blob[offsets[k] .. offsets[k + 1]), its signature sig_blob[64 k ..]. */
+static void mv_batch_run(const uint64_t *gt, const unsigned char *const *qtables, const unsigned char *blob,
+                         const size_t *offsets, const unsigned char *sig_blob, int *out, size_t n) {
     static const mv_sc one = {{1, 0, 0, 0}};
     size_t base, i;
     for (base = 0; base < n; base += MV_BATCH_CHUNK) {
@@ -251,19 +210,14 @@ static void mv_batch_run(const uint64_t *gt, const unsigned char *const *qtables
         /* Montgomery's trick: one inversion for the chunk's s values. */
         acc = MV_SC_ONE_MONT;
         for (i = 0; i < m; i++) {
-            size_t k = base + i, len;
-            const unsigned char *msg, *sig;
+            size_t k = base + i;
             live[i] = 0;
             if (mv_table_points(qtables[k]) == NULL) {
                 out[k] = MV_ETABLE;
                 continue;
             }
-            mv_batch_item(b, k, &msg, &len, &sig);
-            if (sig == NULL || (msg == NULL && len != 0)) {
-                out[k] = MV_EARG;
-                continue;
-            }
-            if (!mv_sig_parse(&p[i], msg, len, sig)) {
+            if (!mv_sig_parse(&p[i], blob == NULL ? NULL : blob + offsets[k], offsets[k + 1] - offsets[k],
+                              sig_blob + 64 * k)) {
                 out[k] = MV_INVALID;
                 continue;
             }
@@ -286,28 +240,10 @@ static void mv_batch_run(const uint64_t *gt, const unsigned char *const *qtables
     }
 }
 
-int mv_verify_batch(const unsigned char *gtable, const unsigned char *const *qtables,
-                    const unsigned char *const *msgs, const size_t *msg_lens,
-                    const unsigned char *const *sigs, int *out, size_t n) {
-    const uint64_t *gt = mv_table_points(gtable);
-    mv_batch_src b;
-    if (gt == NULL) return MV_ETABLE;
-    if (n == 0) return MV_OK;
-    if (qtables == NULL || msgs == NULL || msg_lens == NULL || sigs == NULL || out == NULL) return MV_EARG;
-    memset(&b, 0, sizeof(b));
-    b.msgs = msgs;
-    b.msg_lens = msg_lens;
-    b.sigs = sigs;
-    mv_init();
-    mv_batch_run(gt, qtables, &b, out, n);
-    return MV_OK;
-}
-
 int mv_verify_batch_packed(const unsigned char *gtable, const unsigned char *const *qtables,
                            const unsigned char *msgs, size_t msgs_len, const size_t *offsets,
                            const unsigned char *sigs, size_t sigs_len, int *out, size_t n) {
     const uint64_t *gt = mv_table_points(gtable);
-    mv_batch_src b;
     size_t i;
     if (gt == NULL) return MV_ETABLE;
     if (n == 0) return MV_OK;
@@ -317,12 +253,8 @@ int mv_verify_batch_packed(const unsigned char *gtable, const unsigned char *con
     for (i = 0; i < n; i++) {
         if (offsets[i] > offsets[i + 1]) return MV_EARG;
     }
-    memset(&b, 0, sizeof(b));
-    b.blob = msgs;
-    b.offsets = offsets;
-    b.sig_blob = sigs;
     mv_init();
-    mv_batch_run(gt, qtables, &b, out, n);
+    mv_batch_run(gt, qtables, msgs, offsets, sigs, out, n);
     return MV_OK;
 }
 
@@ -363,14 +295,28 @@ int mv_shaken_scan(const unsigned char *toks, size_t toks_len, const size_t *off
     return MV_OK;
 }
 
-int mv_sha256(unsigned char *out32, const unsigned char *msg, size_t msg_len) {
-    if (out32 == NULL || (msg == NULL && msg_len != 0)) return MV_EARG;
-    mv_init();
-    mv_sha256_oneshot(out32, msg, msg_len, mv_sha_blocks);
-    return MV_OK;
+/* ------------------------------------------------------------------------------ test hooks */
+#ifdef MV_TEST_HOOKS
+
+/* 65-byte uncompressed point, or zeros and 1 for infinity; 0 for a finite point. */
+static int mv_point_out(unsigned char *out65, const mv_gej *a) {
+    mv_fe zi, zi2, x, y;
+    if (a->infinity) {
+        memset(out65, 0, 65);
+        return 1;
+    }
+    mv_fe_inv(&zi, &a->z);
+    mv_fe_sqr(&zi2, &zi);
+    mv_fe_mul(&x, &a->x, &zi2);
+    mv_fe_mul(&zi2, &zi2, &zi);
+    mv_fe_mul(&y, &a->y, &zi2);
+    out65[0] = 4;
+    mv_fe_get_be(out65 + 1, &x);
+    mv_fe_get_be(out65 + 33, &y);
+    return 0;
 }
 
-int mv_table_mul(unsigned char *out65, const unsigned char *table, const unsigned char *k32) {
+int mv_test_table_mul(unsigned char *out65, const unsigned char *table, const unsigned char *k32) {
     const uint64_t *t;
     int d[MV_WINDOWS];
     uint64_t k[4];
@@ -385,7 +331,7 @@ int mv_table_mul(unsigned char *out65, const unsigned char *table, const unsigne
     return mv_point_out(out65, &r);
 }
 
-int mv_naive_mul(unsigned char *out65, const unsigned char *point65, const unsigned char *k32) {
+int mv_test_naive_mul(unsigned char *out65, const unsigned char *point65, const unsigned char *k32) {
     mv_ge q;
     mv_gej r;
     uint64_t k[4];
@@ -402,8 +348,6 @@ int mv_naive_mul(unsigned char *out65, const unsigned char *point65, const unsig
     }
     return mv_point_out(out65, &r);
 }
-
-/* ------------------------------------------------------------------------------ test hooks */
 
 int mv_test_sha256_impl(unsigned char *out32, const unsigned char *msg, size_t msg_len, int impl) {
     if (out32 == NULL || (msg == NULL && msg_len != 0)) return MV_EARG;
@@ -496,3 +440,5 @@ int mv_test_table_entry(unsigned char *out65, const unsigned char *table, size_t
     mv_fe_get_be(out65 + 33, &p.y);
     return MV_OK;
 }
+
+#endif /* MV_TEST_HOOKS */

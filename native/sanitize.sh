@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Build the native engine with AddressSanitizer + UBSan in a scratch copy of the tree and run
-# the native tests against it; then run a focused valgrind memcheck on the normal build.
+# the native tests against it (the test build of the hooks, tests/native_hooks.py, takes the same
+# flags from the environment); then run a focused valgrind memcheck on the normal build.
 # Usage: native/sanitize.sh [asan|valgrind|all]   (default: all). Exit status non-zero on any report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
 py="${PYTHON:-python}"
-export MANVERIFY_VECTORS="${MANVERIFY_VECTORS:-$(cd .. && pwd)/shared/vectors}"
 
 if [ "$what" = asan ] || [ "$what" = all ]; then
     work="$(mktemp -d)"
@@ -18,9 +18,9 @@ if [ "$what" = asan ] || [ "$what" = all ]; then
         (
             cd "$work"
             rm -f manverify/_native*.so
-            MANVERIFY_CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $extra" \
-            MANVERIFY_LDFLAGS="-fsanitize=address,undefined" \
-                "$py" -c "import sys; sys.path.insert(0, 'native'); import build; build.ffi.compile(tmpdir='.', verbose=False)" >/dev/null
+            export MANVERIFY_CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer $extra"
+            export MANVERIFY_LDFLAGS="-fsanitize=address,undefined"
+            "$py" -c "import sys; sys.path.insert(0, 'native'); import build; build.ffi.compile(tmpdir='.', verbose=False)" >/dev/null
             ls manverify/_native*.so >/dev/null
             preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
             loaded="$(LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 "$py" -c 'import manverify._native as m; print(m.__file__)')"

@@ -1,4 +1,5 @@
-"""The es256 boundary and the native engine: Wycheproof, invalid points, differential tests."""
+"""The es256 boundary and the native engine: Wycheproof, invalid points, differential tests, and
+the one table that turns the engine's return codes into verdicts or EngineError."""
 import hashlib
 import os
 
@@ -9,14 +10,21 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import given, settings, strategies as st
 
 from manverify import es256
-from manverify.errors import InvalidKey
+from manverify.errors import EngineError, InvalidKey
 
-from .conftest import wycheproof
+from . import native_hooks
+from .conftest import DEST, NOW, ORIG, wycheproof
 
 N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 P = 2**256 - 2**224 + 2**192 + 2**96 - 1
 BACKENDS = es256.backends()
 native_only = pytest.mark.skipif("native" not in BACKENDS, reason="the native extension is not built")
+
+
+@pytest.fixture(scope="module")
+def hooks():
+    """(ffi, lib) of the engine's test build (tests/native_hooks.py)."""
+    return native_hooks.build()
 
 
 def _p1363_cases():
@@ -62,7 +70,7 @@ ECPOINT_CASES = [t for g in wycheproof("ecdh_secp256r1_ecpoint_test.json")["test
 
 
 @pytest.mark.parametrize("case", ECPOINT_CASES, ids=lambda t: f"tc{t['tcId']}")
-def test_wycheproof_points(case):
+def test_wycheproof_points(case, request):
     public = bytes.fromhex(case["public"])
     if case["result"] == "invalid" or public[:1] != b"\x04":
         with pytest.raises(InvalidKey):
@@ -71,8 +79,9 @@ def test_wycheproof_points(case):
     key = es256.load_key(public)
     if "native" in BACKENDS:
         # The key's table times the ECDH private scalar must give the published shared x.
-        out = es256._ffi.new("unsigned char[65]")
-        assert es256._lib.mv_table_mul(out, key._table, bytes.fromhex(case["private"]).rjust(32, b"\0")[-32:]) == 0
+        ffi, lib = request.getfixturevalue("hooks")
+        out = ffi.new("unsigned char[65]")
+        assert lib.mv_test_table_mul(out, key._table, bytes.fromhex(case["private"]).rjust(32, b"\0")[-32:]) == 0
         assert bytes(out)[1:33].hex() == case["shared"]
 
 
@@ -170,12 +179,13 @@ def test_doubling_inside_the_sum():
 @native_only
 @pytest.mark.parametrize("k", [0, 1, 2, 3, 63, 64, 65, 127, 128, 2**7 * 64, N - 1, N, N + 1, 2**255, 2**256 - 1,
                                int("5" * 64, 16), int("a" * 64, 16)])
-def test_table_matches_double_and_add(k):
+def test_table_matches_double_and_add(k, hooks):
+    ffi, lib = hooks
     for key in (_LOADED[0], es256.load_key(es256._G)):
-        a = es256._ffi.new("unsigned char[65]")
-        b = es256._ffi.new("unsigned char[65]")
+        a = ffi.new("unsigned char[65]")
+        b = ffi.new("unsigned char[65]")
         kb = k.to_bytes(32, "big")
-        assert es256._lib.mv_table_mul(a, key._table, kb) == es256._lib.mv_naive_mul(b, key.point, kb)
+        assert lib.mv_test_table_mul(a, key._table, kb) == lib.mv_test_naive_mul(b, key.point, kb)
         assert bytes(a) == bytes(b)
         if 0 < k < N:
             expect = ec.derive_private_key(k, ec.SECP256R1()).public_key().public_bytes(
@@ -185,33 +195,83 @@ def test_table_matches_double_and_add(k):
 
 
 @native_only
-def test_sha256_hook():
-    out = es256._ffi.new("unsigned char[32]")
-    for n in list(range(0, 130)) + [1000, 4096]:
-        m = os.urandom(n)
-        assert es256._lib.mv_sha256(out, m, n) == 0
-        assert bytes(out) == hashlib.sha256(m).digest()
-
-
-@native_only
 def test_abi_misuse_is_reported_not_crashed():
     lib, ffi = es256._lib, es256._ffi
     blank = ffi.new("unsigned char[]", lib.mv_table_size())
     k = _LOADED[0]
-    assert lib.mv_verify(es256._GTABLE, blank, b"m", 1, b"\1" * 64, 64) == -3
-    assert lib.mv_verify(es256._GTABLE, k._table, b"m", 1, b"\1" * 63, 63) == 0
-    assert lib.mv_verify(es256._GTABLE, k._table, ffi.NULL, 5, b"\1" * 64, 64) == -1
+    assert lib.mv_verify(es256._GTABLE, blank, b"m", 1, b"\1" * 64, 64) == lib.MV_ETABLE
+    assert lib.mv_verify(ffi.NULL, k._table, b"m", 1, b"\1" * 64, 64) == lib.MV_ETABLE
+    assert lib.mv_verify(es256._GTABLE, k._table, b"m", 1, b"\1" * 63, 63) == lib.MV_INVALID
+    assert lib.mv_verify(es256._GTABLE, k._table, ffi.NULL, 5, b"\1" * 64, 64) == lib.MV_EARG
     short = ffi.new("unsigned char[]", 100)
     scratch = ffi.new("unsigned char[]", lib.mv_scratch_size())
-    assert lib.mv_key_load(short, 100, scratch, len(scratch), k.point, 65) == -1
-    assert lib.mv_key_load(blank, len(blank), scratch, len(scratch), k.point, 64) == -2
+    assert lib.mv_key_load(short, 100, scratch, len(scratch), k.point, 65) == lib.MV_EARG
+    assert lib.mv_key_load(blank, len(blank), scratch, 8, k.point, 65) == lib.MV_EARG
+    assert lib.mv_key_load(blank, len(blank), scratch, len(scratch), k.point, 64) == lib.MV_EPOINT
     out = ffi.new("int[]", 2)
     tables = ffi.new("unsigned char *[]", [k._table, blank])
-    msgs = ffi.new("unsigned char *[]", [ffi.from_buffer(b"a"), ffi.from_buffer(b"b")])
-    lens = ffi.new("size_t[]", [1, 1])
-    sigs = ffi.new("unsigned char *[]", [ffi.NULL, ffi.from_buffer(b"\1" * 64)])
-    assert lib.mv_verify_batch(es256._GTABLE, tables, msgs, lens, sigs, out, 2) == 0
-    assert list(out) == [-1, -3]
+    offsets = ffi.new("size_t[]", [0, 1, 2])
+    assert lib.mv_verify_batch_packed(es256._GTABLE, tables, b"ab", 2, offsets, b"\1" * 128, 128, out, 2) == 0
+    assert list(out) == [lib.MV_INVALID, lib.MV_ETABLE]
+
+
+# ------------------------------------------------------------------ the engine's return codes
+@native_only
+def test_one_table_holds_every_engine_code():
+    """Only MV_VALID and MV_INVALID are verdicts; every MV_E* code the engine has is in the table of
+    refusals (EngineError), so a code added to mv.h without a meaning here fails this test."""
+    lib = es256._lib
+    assert es256._VERDICTS == {lib.MV_VALID: True, lib.MV_INVALID: False}
+    codes = {name: getattr(lib, name) for name in dir(lib) if name.startswith("MV_E")}
+    assert codes and set(codes.values()) == set(es256._REFUSALS)
+    for name, code in codes.items():
+        assert code not in es256._VERDICTS
+        with pytest.raises(EngineError, match=f"mv_verify returned {code} \\({name}, "):
+            raise es256._refused("mv_verify", code)
+    with pytest.raises(EngineError, match="returned -99 .a code manverify does not know"):
+        es256._check("mv_key_load", -99)
+
+
+@pytest.fixture
+def native_backend(monkeypatch):
+    """es256 on the native engine, also in the cryptography-backend CI run (the engine is built)."""
+    monkeypatch.setattr(es256, "_BACKEND", "native")
+
+
+def _unloaded_key():
+    """A key whose table mv_key_load never filled: what the engine must refuse (MV_ETABLE)."""
+    k = _LOADED[0]
+    return es256.PublicKey(k.point, k._crypto, es256._ffi.new("unsigned char[]", es256._lib.mv_table_size()))
+
+
+@native_only
+def test_refused_calls_raise_engine_error_never_a_verdict(native_backend):
+    k, bad = _LOADED[0], _unloaded_key()
+    msg = b"refused"
+    r, s = _sign(0, msg)
+    good = _raw(r, s)
+    for call in (lambda: es256.verify(bad, msg, good), lambda: es256.verify_with("native", bad, msg, good),
+                 lambda: es256.verify_many([k, bad], [msg, msg], [good, good]),
+                 lambda: es256.verify_many([k] * 40 + [bad] * 40, [msg] * 80, [good] * 80, threads=2)):
+        with pytest.raises(EngineError, match="MV_ETABLE"):
+            call()
+    with pytest.raises(EngineError, match="mv_key_load returned -2 .MV_EPOINT"):
+        es256._native_table(b"\x04" + bytes(64))  # load_key refuses this first (InvalidKey)
+    with pytest.raises(EngineError, match="mv_shaken_scan returned -1 .MV_EARG"):
+        es256.shaken_scan(b"a.b.c", (5, 3))   # token ends that go back
+    assert es256.verify(k, msg, good) is True and es256.verify_many([k], [msg], [good]) == [True]
+
+
+@native_only
+def test_a_refusing_engine_raises_out_of_the_verifier(native_backend, monkeypatch, verifier, signer):
+    """An integration answers 500 and logs EngineError: the call must not become a 438."""
+    identity = signer.sign(ORIG, DEST, iat=NOW)
+    assert verifier.verify(identity, orig=ORIG, dest=DEST, now=NOW).ok
+    monkeypatch.setattr(es256, "_GTABLE", _unloaded_key()._table)
+    with pytest.raises(EngineError, match="MV_ETABLE"):
+        verifier.verify(identity, orig=ORIG, dest=DEST, now=NOW)
+    with pytest.raises(EngineError, match="MV_ETABLE"):
+        verifier.verify_many([dict(identity=identity, orig=ORIG, dest=DEST, now=NOW)] * 70)
 
 
 def test_verify_many_matches_verify():

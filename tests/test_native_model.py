@@ -1,16 +1,22 @@
-"""The native engine's internals against a big-integer model of P-256 (test hooks of mv_native.h).
+"""The native engine's internals against a big-integer model of P-256, through the test hooks of
+mv_native.h (compiled into a separate test build, tests/native_hooks.py), and the shipped ABI.
 
 Field multiplication (portable, mulx/adx and the dedicated squaring), the variable-time scalar
 inverse, table entries, the two-table sum u1·G + u2·Q including the infinity and doubling cases
-of its final join, and both SHA-256 implementations.
+of its final join, both SHA-256 implementations, the packed batch, and that the shipped module
+exports exactly what manverify uses.
 """
 import hashlib
 import random
+import re
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from manverify import es256
+
+from . import native_hooks
 
 pytestmark = pytest.mark.skipif("native" not in es256.backends(), reason="the native extension is not built")
 
@@ -66,9 +72,15 @@ def test_model_sanity():
 
 
 # --------------------------------------------------------------------------- hooks
-lib, ffi = es256._lib, es256._ffi
-FEATURES = lib.mv_features()
 EDGE_FE = [0, 1, 2, P - 1, P - 2, 2**255, 2**224, 2**192, 2**96, 2**64 - 1, 2**256 - 2**224, (P - 1) // 2]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hooks():
+    """The test build's ffi and lib, as this module's globals (every test here uses them)."""
+    global ffi, lib
+    ffi, lib = native_hooks.build()
+    yield
 
 
 def fe_mul(a, b, impl):
@@ -81,8 +93,8 @@ def fe_mul(a, b, impl):
 def test_field_multiplication(impl):
     """Each implementation agrees with Python's integers, or is refused where the build or CPU has
     no mulx/adx (the -DMV_NO_ASM sanitizer pass; the main suite runs on CPUs that have them)."""
-    if impl in (1, 3) and not FEATURES & 2:
-        assert fe_mul(1, 1, impl)[0] == -4
+    if impl in (1, 3) and not lib.mv_features() & 2:
+        assert fe_mul(1, 1, impl)[0] == lib.MV_EUNSUPPORTED
         return
     pairs = [(a, b) for a in EDGE_FE for b in EDGE_FE]
     pairs += [(RNG.randrange(P), RNG.randrange(P)) for _ in range(3000)]
@@ -162,8 +174,8 @@ def test_lincomb_scalars_beyond_n():
 def test_sha256_implementations(impl):
     """Each implementation agrees with hashlib, or is refused where there are no SHA extensions."""
     out = ffi.new("unsigned char[32]")
-    if impl == 1 and not FEATURES & 1:
-        assert lib.mv_test_sha256_impl(out, b"", 0, 1) == -4
+    if impl == 1 and not lib.mv_features() & 1:
+        assert lib.mv_test_sha256_impl(out, b"", 0, 1) == lib.MV_EUNSUPPORTED
         return
     for n in list(range(0, 200)) + [255, 256, 257, 1000, 4095, 4096, 65537]:
         m = RNG.randbytes(n)
@@ -209,6 +221,7 @@ def test_packed_batch_matches_single_and_splits():
 
 
 def test_packed_batch_rejects_malformed_arguments():
+    ffi, lib = es256._ffi, es256._lib  # the shipped module
     k = es256.key_from_public(ec.derive_private_key(3, ec.SECP256R1()).public_key())
     tables = ffi.new("unsigned char *[]", [k._table, k._table])
     out = ffi.new("int[]", [7, 7])
@@ -228,16 +241,28 @@ def test_packed_batch_rejects_malformed_arguments():
     assert list(out) == [0, 0]
 
 
+def _shipped_functions():
+    return {name for name in dir(es256._lib) if callable(getattr(es256._lib, name))}
+
+
+def test_the_shipped_abi_is_what_manverify_uses():
+    """Test hooks live only in the test build; every function the shipped module exports is called
+    by es256.py, the engine's one gateway, and nothing else in the package imports the module."""
+    package = Path(es256.__file__).resolve().parent
+    used = set(re.findall(r"_lib\.(mv_\w+)\(", Path(es256.__file__).read_text()))
+    assert _shipped_functions() == used
+    assert not any(name.startswith("mv_test") for name in dir(es256._lib))
+    importers = sorted(str(f.relative_to(package)) for f in package.rglob("*.py")
+                       if re.search(r"^\s*from \._native import|import manverify\._native", f.read_text(), re.M))
+    assert importers == ["es256.py"]
+
+
 def test_every_native_call_releases_the_gil(tmp_path):
     """cffi's API mode wraps each C call in Py_BEGIN/END_ALLOW_THREADS; check the generated source
     of native/build.py, so a future cdef/option change that stops it is caught."""
     import importlib.util
-    from pathlib import Path
 
-    build_py = Path(__file__).resolve().parents[1] / "native" / "build.py"
-    if not build_py.exists():
-        pytest.skip("native/build.py is not beside the tests (installed package)")
-    spec = importlib.util.spec_from_file_location("_mv_build", build_py)
+    spec = importlib.util.spec_from_file_location("_mv_build", native_hooks.NATIVE / "build.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     out = tmp_path / "gen.c"
@@ -245,7 +270,11 @@ def test_every_native_call_releases_the_gil(tmp_path):
     src = out.read_text()
     wrappers = src.split("\nstatic PyObject *\n_cffi_f_")[1:]
     names = [w.split("(", 1)[0] for w in wrappers]
-    assert "mv_verify" in names and "mv_verify_batch_packed" in names and "mv_key_load" in names
-    assert len(names) >= 16
+    assert set(names) == _shipped_functions()
     for name, body in zip(names, wrappers):
         assert "Py_BEGIN_ALLOW_THREADS" in body.split("\n}\n", 1)[0], name
+
+
+def test_native_info_names_the_cpu_paths_the_engine_chose():
+    features = lib.mv_features()  # the test build makes the same once-per-process choice
+    assert es256.native_info()["cpu"] == [n for bit, n in ((1, "sha-ni"), (2, "mulx/adx")) if features & bit]

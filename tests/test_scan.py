@@ -163,11 +163,11 @@ def test_batch_is_scan_one_per_token(signer):
 
 def test_a_large_batch_uses_one_off_buffers(signer):
     token = signer.passport("0612345678", "0198765432", iat=NOW).encode()
-    n = scan._KEEP_BYTES // len(token) + 1
-    kept = scan._buffers(1, 1)
+    n = es256._KEEP_BYTES // len(token) + 1
+    kept = es256._scan_buffers(1, 1)
     got = scan.scan([token] * n)
     assert len(got) == n and got[0] == got[-1] == scan.scan_one(token)
-    assert scan._buffers(1, 1) is kept  # the thread's small buffers were not replaced
+    assert es256._scan_buffers(1, 1) is kept  # the thread's small buffers were not replaced
 
 
 # -- differential: random and mutated claims ------------------------------------------------------
