@@ -37,6 +37,7 @@ from .passport import (
     rebuild_compact,
 )
 from .result import HeaderResult, Result
+from .stats import Stats, track
 
 PROFILES = ("man", "atis", "rfc")
 MAN_PARAMS = frozenset(("info", "alg", "ppt"))
@@ -159,6 +160,8 @@ class Verifier:
         self._pool: Optional[ThreadPoolExecutor] = None
         self._pool_pid = 0
         self._pool_lock = threading.Lock()
+        self._stats = Stats()
+        track(self)
 
     # ------------------------------------------------------------------ the per-call path
     def verify(
@@ -179,8 +182,8 @@ class Verifier:
                 c, signing_input, signature = common
                 if c.code is None:
                     self._check_signature(c, es256.verify(c.credential.key, signing_input, signature))
-                return _single(c)
-        return self._verify_general(identity, orig, dest, date, now)
+                return self._stats.record(_single(c))
+        return self._stats.record(self._verify_general(identity, orig, dest, date, now))
 
     def _verify_general(self, identity, orig, dest, date, now) -> Result:
         call, checks, early = self._prepare(identity, orig, dest, date, now)
@@ -214,13 +217,20 @@ class Verifier:
                 raise UsageError(f"unknown verify() keyword(s) {sorted(unknown)}")
         n = len(calls)
         if self.threads == 1 or n < 64:
-            return self._verify_chunk(calls)
+            return self._stats.record_many(self._verify_chunk(calls))
         size = max(16, min(256, n // (self.threads * 4)))
         pool = self._executor()
         futures = [pool.submit(self._verify_chunk, calls[i:i + size]) for i in range(0, n, size)]
         out: List[Result] = []
         for f in futures:
             out.extend(f.result())
+        return self._stats.record_many(out)
+
+    def stats(self) -> dict:
+        """Counters of this Verifier's verdicts since it was built (plain, JSON-ready), with the
+        certificate store's under "certs"; per process. See manverify.stats."""
+        out = self._stats.as_dict()
+        out["certs"] = self.store.stats()
         return out
 
     def _verify_chunk(self, calls: List[Mapping[str, Any]]) -> List[Result]:
