@@ -37,6 +37,7 @@ from .passport import (
     rebuild_compact,
 )
 from .result import HeaderResult, Result
+from .reload import Watch, config_files
 from .stats import Stats, track
 
 PROFILES = ("man", "atis", "rfc")
@@ -110,6 +111,9 @@ class Verifier:
       max_div        longest div chain followed (MAN: 5)
       threads        worker threads for verify_many (default: the number of CPUs)
       store          a ready CertStore (then the certificate keywords must be left out)
+      reload         re-read the trust anchors, CRL signers and the local copy's manifest when
+                     their files change (looked at about once a second in the background; a bad
+                     file keeps the store in use and logs why). See manverify.reload.
       **cert_options passed to CertStore (fetch timeouts, caches, CRL policy, ...)
     """
 
@@ -127,6 +131,7 @@ class Verifier:
         max_div: int = 5,
         threads: Optional[int] = None,
         store: Optional[CertStore] = None,
+        reload: bool = False,
         **cert_options: Any,
     ):
         if profile not in PROFILES:
@@ -140,17 +145,13 @@ class Verifier:
         if store is None:
             if trust_anchors is None:
                 raise ConfigError("trust_anchors is required (no implicit system roots)")
-            store = CertStore(
-                trust_anchors=trust_anchors,
-                certificates=certificates,
-                crls=crls,
-                cache_dir=cache_dir,
-                allow_http=allow_http,
-                profile=profile,
-                **cert_options,
-            )
+            options = dict(trust_anchors=trust_anchors, certificates=certificates, crls=crls, cache_dir=cache_dir,
+                           allow_http=allow_http, profile=profile, **cert_options)
+            store = CertStore(**options)
         elif trust_anchors is not None or certificates is not None or crls is not None or cert_options:
             raise ConfigError("pass either store= or the certificate options, not both")
+        elif reload:
+            raise ConfigError("reload=True rebuilds the store from the certificate options: pass them, not store=")
         self.store = store
         self.profile = profile
         self.max_age = max_age
@@ -162,6 +163,13 @@ class Verifier:
         self._pool_lock = threading.Lock()
         self._stats = Stats()
         track(self)
+        self._watch = None
+        if reload:
+            self._watch = Watch(config_files(trust_anchors, certificates, cert_options.get("crl_signers")),
+                                lambda: CertStore(**options), self._use_store, "manverify trust configuration")
+
+    def _use_store(self, store: CertStore) -> None:
+        self.store = store  # one assignment: a call uses the old store or the new one
 
     # ------------------------------------------------------------------ the per-call path
     def verify(
