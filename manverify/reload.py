@@ -45,6 +45,7 @@ class Watch:
         self.reloads = 0  # configurations applied
         self.failures = 0  # changes refused (the configuration in use was kept)
         self.error = ""  # why the last change was refused, "" once a later one applied
+        self.changed: Tuple[Path, ...] = ()  # the files that changed, while build() runs
         self._build, self._apply = build, apply
         self._seen = self._look()
         if background and self.paths:
@@ -58,6 +59,7 @@ class Watch:
         seen = self._look()
         if seen == self._seen:
             return False
+        self.changed = tuple(p for p, a, b in zip(self.paths, seen, self._seen) if a != b)
         self._seen = seen
         try:
             new = self._build()

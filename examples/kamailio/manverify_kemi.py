@@ -34,4 +34,4 @@ from manverify.integrations.kamailio import KemiApp  # noqa: E402 (needs the sit
 
 def mod_init():
     """Called once by app_python3 in Kamailio's main process, before the workers fork."""
-    return KemiApp(_CONFIG)
+    return KemiApp(_CONFIG, path=_PATH)  # path: the workers reload the file when it changes

@@ -23,25 +23,41 @@ Configuration (JSON object):
   next_hop          SIP URI every request is relayed to ($du); default: the Request-URI
   venv              read by the KEMI script only: the virtual environment manverify is in
   log_decisions     log one line per INVITE decision (default false)
+  log_level         manverify's own log records (logging.getLogger("manverify")) from this level
+                    on go to Kamailio's log through KSR: "WARNING" (default), "INFO", "DEBUG"
+  reload            when the app knows its file (KemiApp(config, path=...)): re-read it, and the
+                    trust anchor / CRL signer / local copy files it names, when they change
+                    (default true). A worker looks at most once a second, on its next INVITE;
+                    a bad file keeps the configuration in use and the worker logs why.
+  metrics           export this worker's counters to Prometheus (manverify.metrics; default
+                    false). Kamailio must run with PROMETHEUS_MULTIPROC_DIR set to an empty
+                    directory, and `python -m manverify.metrics --port 9464` (same variable)
+                    serves the sum of every worker.
 
 The handler never raises into Kamailio: an internal error answers 500 and is logged with the
 traceback; an INVITE is never dropped silently.
 """
 from __future__ import annotations
 
+import collections
 import ipaddress
 import json
+import logging
 import os
+import threading
+import time
 import traceback
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, NamedTuple, Optional, Tuple
 
 from .. import sip
 from ..errors import ConfigError
 from ..policy import ENTRIES, Policy
+from ..reload import Watch, config_files
 
 _VERIFIER_KEYS = ("trust_anchors", "certificates", "crls", "cache_dir", "max_age", "allow_http", "profile")
 _KNOWN = set(_VERIFIER_KEYS) | {"verifier_options", "policy", "entry", "international_sources", "next_hop",
-                                "venv", "log_decisions"}
+                                "venv", "log_decisions", "log_level", "reload", "metrics"}
+RELOAD_INTERVAL = 1.0  # seconds between two looks at the configuration files, per worker
 
 
 def load_config(path: str) -> dict:
@@ -77,38 +93,118 @@ def build_verifier(config: Mapping[str, Any]):
     return Verifier(**kw, **extra)
 
 
-class KemiApp:
-    """The object a KEMI script's mod_init() returns. `ksr` is the KSR module (tests pass a fake)."""
+class _Setup(NamedTuple):
+    """What the configuration decides, validated; a worker swaps it as a whole on reload."""
 
-    def __init__(self, config: Mapping[str, Any], ksr: Any = None, verifier_factory=build_verifier):
-        if not isinstance(config, Mapping):
-            raise ConfigError("the Kamailio integration needs a configuration mapping")
-        unknown = set(config) - _KNOWN
-        if unknown:
-            raise ConfigError(f"unknown configuration key(s) {sorted(unknown)}")
-        if "trust_anchors" not in config:
-            raise ConfigError("trust_anchors is required")
-        self.config = dict(config)
-        self.policy = Policy.from_dict(dict(config.get("policy") or {}))
-        self.entry = config.get("entry", "national")
-        if self.entry not in ENTRIES:
-            raise ConfigError(f"entry must be one of {', '.join(ENTRIES)}")
+    config: dict
+    policy: Policy
+    entry: str
+    international: Tuple[Any, ...]
+    next_hop: Optional[str]
+    log_decisions: bool
+    log_level: int
+    verifier: Any = None  # built in each worker, never in Kamailio's main process
+
+
+def _setup(config: Mapping[str, Any]) -> _Setup:
+    if not isinstance(config, Mapping):
+        raise ConfigError("the Kamailio integration needs a configuration mapping")
+    unknown = set(config) - _KNOWN
+    if unknown:
+        raise ConfigError(f"unknown configuration key(s) {sorted(unknown)}")
+    if "trust_anchors" not in config:
+        raise ConfigError("trust_anchors is required")
+    policy = Policy.from_dict(dict(config.get("policy") or {}))
+    entry = config.get("entry", "national")
+    if entry not in ENTRIES:
+        raise ConfigError(f"entry must be one of {', '.join(ENTRIES)}")
+    try:
+        international = tuple(ipaddress.ip_network(n, strict=False) for n in config.get("international_sources") or ())
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"international_sources: {e}") from None
+    next_hop = config.get("next_hop")
+    if next_hop is not None and not (isinstance(next_hop, str) and next_hop.startswith("sip")):
+        raise ConfigError("next_hop must be a SIP URI such as sip:127.0.0.1:5080")
+    level = logging.getLevelName(str(config.get("log_level", "WARNING")).upper())
+    if not isinstance(level, int):
+        raise ConfigError("log_level must be DEBUG, INFO, WARNING or ERROR")
+    if config.get("metrics"):
         try:
-            self.international = tuple(ipaddress.ip_network(n, strict=False)
-                                       for n in config.get("international_sources") or ())
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"international_sources: {e}") from None
-        self.next_hop = config.get("next_hop")
-        if self.next_hop is not None and not (isinstance(self.next_hop, str) and self.next_hop.startswith("sip")):
-            raise ConfigError("next_hop must be a SIP URI such as sip:127.0.0.1:5080")
-        self.log_decisions = bool(config.get("log_decisions", False))
+            import prometheus_client  # noqa: F401
+        except ImportError:
+            raise ConfigError("metrics needs prometheus_client: install manverify[metrics] in the venv") from None
+    return _Setup(dict(config), policy, entry, international, next_hop, bool(config.get("log_decisions", False)), level)
+
+
+def _watched_files(path: str, config: Mapping[str, Any]):
+    options = config.get("verifier_options") or {}
+    return [path] + config_files(config.get("trust_anchors"), config.get("certificates"),
+                                 options.get("crl_signers") if isinstance(options, Mapping) else None)
+
+
+class KSRLogHandler(logging.Handler):
+    """manverify's log records into Kamailio's log (KSR.err / warn / info / dbg).
+
+    KSR is called only from the worker's own thread (the one running the KEMI callbacks):
+    records from manverify's background threads (certificate refresh, metrics) wait in a short
+    queue, oldest dropped first, until the worker's next look (drain())."""
+
+    _SEND = ((logging.ERROR, "err"), (logging.WARNING, "warn"), (logging.INFO, "info"), (0, "dbg"))
+
+    def __init__(self, ksr: Any, max_pending: int = 100):
+        super().__init__()
+        self.ksr = ksr
+        self.thread = threading.get_ident()
+        self.pending: collections.deque = collections.deque(maxlen=max_pending)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            item = (record.levelno, "manverify: %s\n" % self.format(record).replace("\n", " | "))
+        except Exception:  # noqa: BLE001 — logging must never break a call
+            self.handleError(record)
+            return
+        if threading.get_ident() == self.thread:
+            self.drain()
+            self._send(*item)
+        else:
+            self.pending.append(item)
+
+    def drain(self) -> None:
+        while self.pending:
+            self._send(*self.pending.popleft())
+
+    def _send(self, level: int, text: str) -> None:
+        name = next(fn for floor, fn in self._SEND if level >= floor)
+        try:
+            getattr(self.ksr, name)(text)
+        except Exception:  # noqa: BLE001 — never raise into Kamailio
+            pass
+
+
+class KemiApp:
+    """The object a KEMI script's mod_init() returns. `ksr` is the KSR module (tests pass a fake).
+    `path`: the JSON file the configuration came from; with it, workers reload it on change."""
+
+    def __init__(self, config: Mapping[str, Any], ksr: Any = None, verifier_factory=build_verifier,
+                 path: Optional[str] = None):
+        self._setup = _setup(config)
+        self.path = path
         self._ksr = ksr
         self._factory = verifier_factory
-        self._verifier = None
         self._pid = 0
+        self._watch: Optional[Watch] = None
+        self._next_look = 0.0
+        self._log: Optional[KSRLogHandler] = None
         # Fail at start-up (in Kamailio's main process) on a bad trust configuration, rather than
-        # in every worker on the first call.
-        verifier_factory(self.config)
+        # in every worker on the first call. No thread starts here: Kamailio forks after this.
+        verifier_factory(self._setup.config)
+
+    # what the configuration in use says (one snapshot: self._setup)
+    config = property(lambda self: self._setup.config)
+    policy = property(lambda self: self._setup.policy)
+    entry = property(lambda self: self._setup.entry)
+    next_hop = property(lambda self: self._setup.next_hop)
+    log_decisions = property(lambda self: self._setup.log_decisions)
 
     # ------------------------------------------------------------------ KEMI callbacks
     def child_init(self, rank: int) -> int:
@@ -164,21 +260,75 @@ class KemiApp:
 
     def verifier(self):
         """This process's Verifier, built after fork (a Verifier made before fork is not reused)."""
-        pid = os.getpid()
-        if self._verifier is None or self._pid != pid:
-            self._verifier = self._factory(self.config)
-            self._pid = pid
-        return self._verifier
+        if self._pid != os.getpid():
+            self._start_worker()
+        return self._setup.verifier
 
-    def entry_for(self, source: Optional[str]) -> str:
-        if self.international and source:
+    def _start_worker(self) -> None:
+        setup = self._setup
+        self._setup = setup._replace(verifier=self._factory(setup.config))
+        self._pid = os.getpid()
+        root = logging.getLogger("manverify")
+        if self._log is not None:
+            root.removeHandler(self._log)
+            self._log = None
+        try:
+            self._log = KSRLogHandler(self.ksr)
+        except ImportError:  # not inside Kamailio (no KSR module): the host's logging stays as it is
+            pass
+        else:
+            root.addHandler(self._log)
+            root.setLevel(setup.log_level)
+        if setup.config.get("metrics"):
+            from .. import metrics
+
+            metrics.register()
+        self._watch = None
+        if self.path is not None and setup.config.get("reload", True):
+            self._watch = Watch(_watched_files(self.path, setup.config), self._reread, self._use,
+                                f"manverify configuration {self.path}", background=False)
+            self._next_look = time.monotonic() + RELOAD_INTERVAL
+
+    def look(self) -> None:
+        """Once a second at most, on the worker's own thread: pass on queued log records and
+        reload the configuration if a file changed."""
+        self._next_look = time.monotonic() + RELOAD_INTERVAL
+        if self._watch is not None:
+            self._watch.check()
+        if self._log is not None:
+            self._log.drain()
+
+    def _reread(self) -> _Setup:
+        config = load_config(self.path)
+        new = _setup(config)
+        old = self._setup
+        same = all(config.get(k) == old.config.get(k) for k in (*_VERIFIER_KEYS, "verifier_options"))
+        if same and set(self._watch.changed) <= {self._watch.paths[0]}:  # only the JSON, not the trust
+            return new._replace(verifier=old.verifier)
+        return new._replace(verifier=self._factory(new.config))
+
+    def _use(self, new: _Setup) -> None:
+        old = self._setup
+        self._setup = new  # one assignment: a call uses the old setup or the new one
+        logging.getLogger("manverify").setLevel(new.log_level)
+        if _watched_files(self.path, new.config) != list(self._watch.paths):
+            self._watch = Watch(_watched_files(self.path, new.config), self._reread, self._use,
+                                self._watch.what, background=False)
+        if new.verifier is not old.verifier and new.config.get("metrics"):
+            from .. import metrics
+
+            metrics.flush()  # the old Verifier's last counts, before it goes
+
+    def entry_for(self, source: Optional[str], setup: Optional[_Setup] = None) -> str:
+        s = setup or self._setup
+        if s.international and source:
             try:
                 addr = ipaddress.ip_address(source.strip("[]"))
             except ValueError:
-                return self.entry
-            if any(addr in net for net in self.international):
+                return s.entry
+            if any(addr in net for net in s.international):
                 return "international"
-        return self.entry
+        return s.entry
 
     def _route(self, ksr) -> int:
         # ACKs to this proxy's own replies are absorbed by sl/tm before or inside t_relay; the
@@ -195,9 +345,13 @@ class KemiApp:
 
     def _decide(self, ksr) -> bool:
         """Verify the current INVITE; reply and return False, or apply the edits and return True."""
+        if time.monotonic() >= self._next_look:
+            self.look()
+        verifier = self.verifier()
+        s = self._setup
         raw = self._message(ksr)
-        decision = sip.check(raw, self.verifier(), self.policy, entry=self.entry_for(ksr.pv.get("$si")))
-        if self.log_decisions:
+        decision = sip.check(raw, verifier, s.policy, entry=self.entry_for(ksr.pv.get("$si"), s))
+        if s.log_decisions:
             ksr.info("manverify: %s %s %s rule=%s verstat=%s detail=%s\n" % (
                 ksr.pv.get("$ci"), decision.action, decision.code or "", decision.rule,
                 decision.verstat, decision.detail))
@@ -220,13 +374,16 @@ class KemiApp:
             return bytes.fromhex(ksr.pv.get("$(mb{s.encode.hexa})") or "")
 
     def _relay(self, ksr) -> None:
-        if self.next_hop:
-            ksr.pv.sets("$du", self.next_hop)
+        next_hop = self._setup.next_hop
+        if next_hop:
+            ksr.pv.sets("$du", next_hop)
         if ksr.tm.t_relay() < 0:
             ksr.sl.sl_reply_error()
 
 
 def from_environment(variable: str = "MANVERIFY_KAMAILIO_CONFIG",
                      default: str = "/etc/manverify/kamailio.json") -> KemiApp:
-    """KemiApp from the JSON file named by $MANVERIFY_KAMAILIO_CONFIG (or the default path)."""
-    return KemiApp(load_config(os.environ.get(variable) or default))
+    """KemiApp from the JSON file named by $MANVERIFY_KAMAILIO_CONFIG (or the default path),
+    reloaded by the workers when it changes."""
+    path = os.environ.get(variable) or default
+    return KemiApp(load_config(path), path=path)

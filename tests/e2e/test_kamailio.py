@@ -271,3 +271,36 @@ def _bad_input_calls(port: int, lab) -> Dict[str, tuple]:
         got = _send(port, headers, f"raw{i}{int(time.time() * 1000)}")
         out[label] = (got, want)
     return out
+
+
+def test_workers_reload_the_configuration_without_a_restart(work, venv, lab):
+    """The JSON changes under a running Kamailio: each worker applies it on its next INVITE (at
+    most a second later); a broken file keeps the configuration in use and the reason reaches
+    Kamailio's log through KSR."""
+    import json
+    import os
+
+    uas, kam = _manverify(work, venv, lab, {"role": "terminating"}, "mv-reload")
+    path = work / "mv-reload.json"
+
+    def rewrite(data: bytes) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    config = json.loads(path.read_text())
+    with uas, kam:
+        before = _run_calls(work, lab, kam.port, "mv-reload-1")
+        rewrite(json.dumps(dict(config, policy={"role": "monitoring"})).encode())
+        time.sleep(1.2)
+        after = _run_calls(work, lab, kam.port, "mv-reload-2")
+        rewrite(b'{"trust_anchors": [')  # caught half-written
+        time.sleep(1.2)
+        kept = _run_calls(work, lab, kam.port, "mv-reload-3")
+        time.sleep(0.3)
+        why = _explain(kam, uas, (before, after, kept))
+        log = kam.log_text()
+    assert before == {c.name: [c.ours] for c in CASES}, why
+    assert after == kept == {c.name: [200] for c in CASES}, why
+    assert "manverify: manverify configuration" in log and "cannot be used" in log, why
+    assert "Traceback" not in log, why
