@@ -145,3 +145,13 @@ def test_counting_from_many_threads_loses_nothing(verifier, signer):
     assert st.as_dict()["calls"] == 16000
     s = v.stats()
     assert (s["calls"], s["failed"]) == (4 * 3 * 72, 4 * 3)
+
+
+def test_a_sip_request_without_identity_is_counted(verifier):
+    from manverify import sip
+
+    v = Verifier(store=verifier.store)
+    request = ("INVITE sip:+33198765432@example.fr SIP/2.0\r\nFrom: <sip:+33612345678@example.fr>;tag=1\r\n"
+               "To: <sip:+33198765432@example.fr>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n")
+    assert sip.check(request, v).code == 428
+    assert v.stats()["by_reason"] == {"no-identity": 1}
