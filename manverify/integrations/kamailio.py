@@ -32,7 +32,9 @@ Configuration (JSON object):
   metrics           export this worker's counters to Prometheus (manverify.metrics; default
                     false). Kamailio must run with PROMETHEUS_MULTIPROC_DIR set to an empty
                     directory, and `python -m manverify.metrics --port 9464` (same variable)
-                    serves the sum of every worker.
+                    serves the sum of every worker. A worker writes its counts out at its first
+                    INVITE a second or more after the last write (an idle worker holds its last
+                    second's counts until its next call).
 
 The handler never raises into Kamailio: an internal error answers 500 and is logged with the
 traceback; an INVITE is never dropped silently.
@@ -290,13 +292,21 @@ class KemiApp:
             self._next_look = time.monotonic() + RELOAD_INTERVAL
 
     def look(self) -> None:
-        """Once a second at most, on the worker's own thread: pass on queued log records and
-        reload the configuration if a file changed."""
+        """Once a second at most, on the worker's own thread (before an INVITE): reload the
+        configuration if a file changed, pass on queued log records, write the counters out.
+
+        Kamailio 5.6's app_python3 keeps the GIL between callbacks, so a worker's background
+        threads run only while its Python waits on I/O or native code: what must happen
+        regardless happens here."""
         self._next_look = time.monotonic() + RELOAD_INTERVAL
         if self._watch is not None:
             self._watch.check()
         if self._log is not None:
             self._log.drain()
+        if self._setup.config.get("metrics"):
+            from .. import metrics
+
+            metrics.flush()
 
     def _reread(self) -> _Setup:
         config = load_config(self.path)

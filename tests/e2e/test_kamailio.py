@@ -273,22 +273,37 @@ def _bad_input_calls(port: int, lab) -> Dict[str, tuple]:
     return out
 
 
-def test_workers_reload_the_configuration_without_a_restart(work, venv, lab):
+def test_workers_reload_without_a_restart_and_export_their_counters(work, venv, lab, tmp_path):
     """The JSON changes under a running Kamailio: each worker applies it on its next INVITE (at
     most a second later); a broken file keeps the configuration in use and the reason reaches
-    Kamailio's log through KSR."""
+    Kamailio's log through KSR. Meanwhile every worker writes its counters to the
+    multiprocess directory, whose sum is every INVITE sent."""
     import json
     import os
+    import subprocess
 
+    multiprocess = pytest.importorskip("prometheus_client.multiprocess",
+                                       reason="prometheus_client (extra manverify[metrics]) is not installed")
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check",
+                          "prometheus_client>=0.17"], capture_output=True, text=True, timeout=300)
+    assert pip.returncode == 0, pip.stderr
     uas, kam = _manverify(work, venv, lab, {"role": "terminating"}, "mv-reload")
     path = work / "mv-reload.json"
+    mpdir = tmp_path / "metrics"
+    mpdir.mkdir()
+    kam.env["PROMETHEUS_MULTIPROC_DIR"] = str(mpdir)
 
     def rewrite(data: bytes) -> None:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
 
-    config = json.loads(path.read_text())
+    def exported() -> float:
+        return sum(s.value for m in multiprocess.MultiProcessCollector(None, path=str(mpdir)).collect()
+                   for s in m.samples if s.name == "manverify_verifications_total")
+
+    config = dict(json.loads(path.read_text()), metrics=True)
+    rewrite(json.dumps(config).encode())
     with uas, kam:
         before = _run_calls(work, lab, kam.port, "mv-reload-1")
         rewrite(json.dumps(dict(config, policy={"role": "monitoring"})).encode())
@@ -297,10 +312,19 @@ def test_workers_reload_the_configuration_without_a_restart(work, venv, lab):
         rewrite(b'{"trust_anchors": [')  # caught half-written
         time.sleep(1.2)
         kept = _run_calls(work, lab, kam.port, "mv-reload-3")
-        time.sleep(0.3)
+        # A worker writes its counts at its first INVITE a second or more after its last write:
+        # one more INVITE a second until both workers have written everything before them.
+        extra, deadline = 0, time.monotonic() + 20
+        while exported() < 3 * len(CASES) and time.monotonic() < deadline:
+            time.sleep(1.1)
+            _send(kam.port, [f"From: <sip:{ORIG}@127.0.0.1;user=phone>;tag=raw".encode()],
+                  f"flush{extra}{int(time.time() * 1000)}")
+            extra += 1
+        counted = exported()
         why = _explain(kam, uas, (before, after, kept))
         log = kam.log_text()
     assert before == {c.name: [c.ours] for c in CASES}, why
     assert after == kept == {c.name: [200] for c in CASES}, why
     assert "manverify: manverify configuration" in log and "cannot be used" in log, why
     assert "Traceback" not in log, why
+    assert 3 * len(CASES) <= counted <= 3 * len(CASES) + extra, (counted, extra, why)
