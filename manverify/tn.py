@@ -4,6 +4,14 @@ Canonical = E.164 digits without '+': "0612345678", "+33 6 12 34 56 78", "003361
 "tel:+33-6-12-34-56-78" and "sip:+33612345678@host;user=phone" all become "33612345678".
 French overseas departments dial as national numbers but carry their own country codes
 (0590 12 34 56 → 590590123456).
+
+A canonical number is its own canonical form (canonical(canonical(x)) == canonical(x)), so a
+number canonicalised twice — by sip.check and again by verify() — is still the same number:
+  - after an international mark ('+', the '00' prefix, a '+' phone-context) come E.164 digits,
+    whose country code never starts with 0: "+0612345678" is no number, not a national one;
+  - a national number ("0X" and 8 digits) is national whatever domain names its phone-context
+    (RFC 3966 §5.1.5; IMS uses the home network's domain): left as dialled, it would read as
+    national the next time.
 """
 from __future__ import annotations
 
@@ -25,10 +33,11 @@ _OVERSEAS = {
 
 _SEPARATORS = re.compile(r"[\s\-.()/\[\]]")
 _DIALABLE = re.compile(r"[#*]?[0-9]+[0-9#*]*\Z")
+_INTERNATIONAL = re.compile(r"[1-9][0-9]*\Z")  # E.164 digits: a country code never starts with 0
 # "<sip:+digits@host...>" (anything after the '>', e.g. ;tag=) and a bare "sip:+digits@host..."
 # with no '<' or '"' in it: a strict subset of what _read_general reads the same way
 # (tests/test_tn.py holds it to that).
-_SIP_GLOBAL = re.compile(r'[ \t]*(?:<sips?:\+([0-9]+)@[^>]*>|sips?:\+([0-9]+)@[^<"]*\Z)', re.IGNORECASE)
+_SIP_GLOBAL = re.compile(r'[ \t]*(?:<sips?:\+([1-9][0-9]*)@[^>]*>|sips?:\+([1-9][0-9]*)@[^<"]*\Z)', re.IGNORECASE)
 _NAME_ADDR = re.compile(r'^\s*(?:"(?:[^"\\]|\\.)*"\s*|[^<"]*)<([^>]*)>')
 
 
@@ -68,7 +77,7 @@ def canonical(number: str, *, max_digits: int = MAX_DIGITS, country: str = "33")
         if len(number) == 10 and number[1] != "0":
             return _from_national(number, country)
     elif number[:1] == "+" and number[1:].isdigit() and number.isascii():
-        if 0 < len(number) - 1 <= max_digits:
+        if 0 < len(number) - 1 <= max_digits and number[1] != "0":
             return number[1:]
     if len(number) > 256:
         raise InvalidNumber("telephone number is longer than 256 characters")
@@ -84,16 +93,17 @@ def _read_general(number: str, max_digits: int, country: str) -> str:
     """canonical() for everything its fast paths do not take."""
     text, context = _user_part(number)
     text = _SEPARATORS.sub("", text)
+    global_context = context is not None and context.startswith("+")
     if text.startswith("+"):
-        digits = text[1:]
+        digits = _international(text[1:], number)
     elif text.startswith("00") and len(text) > 4:
-        digits = text[2:]
+        digits = _international(text[2:], number)
     elif text.startswith("0") and len(text) == 10 and text.isdigit() and (
-        context is None or context.lstrip("+") == country
+        not global_context or context[1:] == country
     ):
         digits = _from_national(text, country)
-    elif context and context.startswith("+"):
-        cc = _SEPARATORS.sub("", context[1:])
+    elif global_context:
+        cc = _international(_SEPARATORS.sub("", context[1:]), number)
         digits = _from_national(text, cc) if text.startswith("0") and cc == country else cc + text
     else:
         digits = text
@@ -101,6 +111,12 @@ def _read_general(number: str, max_digits: int, country: str) -> str:
         raise InvalidNumber(f"not a telephone number: {number[:64]!r}")
     if len(digits) > max_digits:
         raise InvalidNumber(f"telephone number has more than {max_digits} digits: {number[:64]!r}")
+    return digits
+
+
+def _international(digits: str, number: str) -> str:
+    if not _INTERNATIONAL.match(digits):
+        raise InvalidNumber(f"not an international number (E.164 digits, no leading 0): {number[:64]!r}")
     return digits
 
 

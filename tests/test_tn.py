@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from manverify import tn
 from manverify.errors import Error, InvalidNumber
@@ -65,15 +65,47 @@ def test_portability_routing_prefix_matches_the_number():
     assert tn.same_destination("33612345678", "33612345678")
 
 
-numbers = st.text(alphabet="0123456789 +-.()", min_size=0, max_size=24)
+# Numbers as they are written: a scheme, an international mark, digits with separators, a
+# phone-context (global or a domain), a host; and free text over the same characters.
+_written = st.tuples(
+    st.sampled_from(["", "tel:", "sip:", "<sip:", '"A" <tel:', "sips:"]),
+    st.sampled_from(["", "+", "00", "+0", "+00", "000", "0", "*", "#"]),
+    st.text(alphabet="0123456789 -.()", max_size=22),
+    st.sampled_from(["", ";phone-context=+33", ";phone-context=+0", ";phone-context=+44",
+                     ";phone-context=+1-914-555", ";phone-context=ims.example.fr", ";user=phone"]),
+    st.sampled_from(["", "@h", "@h;user=phone", "@h>", ">"]),
+).map("".join)
+numbers = st.one_of(_written, st.text(alphabet="0123456789 +-.()#*:;=<>@telsip", max_size=30))
 
 
-@given(numbers)
-def test_canonicalisation_is_idempotent(text):
-    first = tn.try_canonical(text)
+@settings(max_examples=1500)
+@given(numbers, st.sampled_from([15, 20]))
+@example("+0612345678", 15)
+@example("tel:+0033612345678", 15)
+@example("+0590123456", 15)
+@example("tel:0612345678;phone-context=ims.example.fr", 15)
+def test_canonicalisation_is_idempotent(text, max_digits):
+    first = tn.try_canonical(text, max_digits=max_digits)
     if first is not None:
-        assert tn.canonical(first) == first
-        assert first.isdigit() and len(first) <= 15
+        assert tn.canonical(first, max_digits=max_digits) == first
+        assert len(first) <= max_digits
+
+
+@pytest.mark.parametrize("written", [
+    "+0612345678", "tel:+0033612345678", "+0590123456", "<sip:+0612345678@h>", "000612345678",
+    "tel:612;phone-context=+0", "+#31#0612345678",
+])
+def test_after_an_international_mark_come_e164_digits(written):
+    """A '+' (or the 00 prefix) says the digits are already international: a country code never
+    starts with 0, so "+0612345678" is not the French national 0612345678 (RFC 8224 §8.3)."""
+    assert tn.try_canonical(written) is None
+
+
+def test_a_national_number_is_national_in_a_domain_context():
+    # IMS writes dialled numbers with the home network's domain as phone-context (RFC 3966 §5.1.5).
+    assert tn.canonical("tel:0612345678;phone-context=ims.example.fr") == "33612345678"
+    assert tn.canonical("sip:0612345678;phone-context=ims.example.fr@ims.example.fr;user=phone") == "33612345678"
+    assert tn.canonical("tel:3615;phone-context=ims.example.fr") == "3615"
 
 
 @given(st.text(max_size=300))
