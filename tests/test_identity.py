@@ -80,3 +80,37 @@ def test_parser_raises_only_its_syntax_error(text):
         identity.parse(text)
     except identity.HeaderSyntaxError:
         pass
+
+
+def test_parameters_are_bounded():
+    """RFC 8224 defines three parameters; 8 KiB holds thousands. Past MAX_PARAMS the header is
+    refused without reading the rest, and a duplicate is found however far apart the two are."""
+    names = [f"p{i}" for i in range(identity.MAX_PARAMS - 3)]
+    value = f"{TOKEN};info=<{URL}>;alg=ES256;ppt=shaken;" + ";".join(names)
+    assert len(identity.parse(value).params) == identity.MAX_PARAMS
+    with pytest.raises(identity.HeaderSyntaxError, match=f"more than {identity.MAX_PARAMS} parameters"):
+        identity.parse(value + ";one-more")
+    with pytest.raises(identity.HeaderSyntaxError, match="'info' appears twice"):
+        identity.parse(f"{TOKEN};info=<{URL}>;" + ";".join(names) + f";info=<{URL}>")
+
+
+@pytest.mark.parametrize("quoted, text", [
+    (r'"shaken"', "shaken"), (r'"a\"b"', 'a"b'), (r'"a\\b"', "a\\b"), (r'"a\\\"b"', 'a\\"b'),
+    (r'"\\\\"', "\\\\"), (r'"\a\b"', "ab"), ('"\ue000\\x"', "\ue000x"),
+])
+def test_quoted_values_are_unescaped(quoted, text):
+    assert dict(identity.parse(f"{TOKEN};info=<{URL}>;x={quoted}").params)["x"] == text
+
+
+@given(st.text(alphabet='\\"ab \ue000', max_size=30))
+def test_unescaping_reads_each_quoted_pair_once(body):
+    """The str-method unescaping says what a left-to-right reading of quoted-pairs says."""
+    m = identity._QUOTED.match(f'"{body}"')
+    if m and m.end() == len(body) + 2:
+        expected, i = [], 0
+        while i < len(body):
+            if body[i] == "\\":
+                i += 1
+            expected.append(body[i])
+            i += 1
+        assert identity._unescape(m.group(1)) == "".join(expected)
