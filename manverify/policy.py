@@ -47,8 +47,6 @@ FRENCH_COUNTRY_CODES = ("33", "262", "590", "594", "596")
 FIXED_PREFIXES = tuple(cc + d for cc in FRENCH_COUNTRY_CODES for d in "123459")
 MOBILE_PREFIXES = tuple(cc + d for cc in FRENCH_COUNTRY_CODES for d in "67")
 
-MAX_BYPASS_TOKEN = 1024
-
 _CODES = frozenset((400, 403, 428, 436, 437, 438))
 
 

@@ -9,12 +9,16 @@
 What is read from the request (RFC 3261 header syntax; names are case-insensitive):
   - every Identity header field, also the compact name `y`, folded or not; each field is one value
     (Identity fields are never comma lists, RFC 8224 §4.1);
-  - the calling number: each P-Asserted-Identity value (several fields or a comma list) first,
-    then From; an anonymous From without P-Asserted-Identity gives no calling number;
+  - the calling number: each P-Asserted-Identity value (several fields or a comma list; at most
+    two, RFC 3325 §9.1) first, then From; an anonymous From without P-Asserted-Identity gives no
+    calling number;
   - the called number: To, then the Request-URI;
   - Date and P-Identity-Bypass.
 Nothing that arrives with the request raises: missing, duplicated, folded, oversized or binary
-headers become the Decision the policy defines for the Result the verifier gives them.
+headers become the Decision the policy defines for the Result the verifier gives them. A request
+that cannot be read as one (over the limits below, three P-Asserted-Identity values, a line break
+inside a value handed over already parsed) is a 400. Reading costs time linear in the request, and
+every loop over its parts is bounded by a limit here or in identity.py.
 """
 from __future__ import annotations
 
@@ -30,8 +34,9 @@ from .policy import Decision, Policy
 from .result import Result
 
 MAX_HEADER_BLOCK = 256 * 1024  # bytes of header text read; a UDP SIP message is at most 64 KiB
-MAX_FIELDS = 512  # header fields read per request
+MAX_FIELDS = 512  # header lines read per request (a folded field's continuation lines count)
 MAX_BYPASS = 1024  # characters of a P-Identity-Bypass token kept
+MAX_PAI = 2  # P-Asserted-Identity values: one, or a sip/sips and a tel URI (RFC 3325 §9.1)
 
 # Compact header names (RFC 3261 §7.3.3, RFC 8224 §4.1) of the fields read here.
 _COMPACT = {"y": "identity", "f": "from", "t": "to"}
@@ -41,9 +46,15 @@ _WANTED = frozenset(("identity", "y", "p-asserted-identity", "from", "f", "to", 
 # First characters a wanted field's line can start with: most lines (Via, Call-ID, CSeq, Contact,
 # ...) are passed over on that alone.
 _FIRST = frozenset("iIyYpPfFtTdD \t")
-_USER_END = re.compile(r"[@;>?]")
+# A user part (up to @ ; > ? or the end) that is one of these names: read from its start, so a
+# long value is not split to find out.
+_ANONYMOUS_USER = re.compile(r"\s*(?:anonymous|restricted|unavailable|unknown)\s*(?:[@;>?]|\Z)")
 _REQUEST_LINE = re.compile(r"([A-Za-z]+) +(\S+) +SIP/2\.0\s*\Z", re.IGNORECASE)
 _VERSTAT = re.compile(r";\s*verstat\s*=\s*[^;>?\s]*", re.IGNORECASE)
+# One element of a comma list (RFC 3261 §7.3.1), after any commas and blanks before it: commas
+# inside a quoted display name or inside <...> do not separate. An unclosed quote or < runs to
+# the end, as it would for any reader. One regex pass per element keeps a 256 KiB list linear.
+_LIST_ELEMENT = re.compile(r'[\s,]*((?:[^,"<]+|"[^"\\]*(?:\\.[^"\\]*)*"?|<[^>]*>?)*)')
 
 _DEFAULT_POLICY = Policy()
 
@@ -61,12 +72,7 @@ class Request(NamedTuple):
     to: Optional[str] = None
     date: Optional[str] = None
     bypass: Optional[str] = None  # P-Identity-Bypass token
-    problem: str = ""  # why the request could not be read completely ("" when it could)
-
-    @property
-    def anonymous(self) -> bool:
-        """From is anonymous (RFC 3323 §4.1.1.3, "Anonymous" display names, anonymous.invalid)."""
-        return is_anonymous(self.from_)
+    problem: str = ""  # why the request is not one that can be read ("" when it is)
 
 
 # ---------------------------------------------------------------------- reading the request
@@ -95,7 +101,11 @@ def parse(request: HeadersIn, ruri: Optional[str] = None) -> Request:
             bucket.append(value)
     pai: List[str] = []
     for v in found["p-asserted-identity"]:
-        pai.extend(p for p in _split_commas(v) if p)
+        pai.extend(_split_commas(v, MAX_PAI + 1 - len(pai)))
+        if len(pai) > MAX_PAI:
+            problem = problem or f"more than {MAX_PAI} P-Asserted-Identity values (RFC 3325 §9.1 allows two)"
+            del pai[MAX_PAI:]
+            break
     bypass = found["p-identity-bypass"][0].strip()[:MAX_BYPASS] if found["p-identity-bypass"] else None
     return Request(
         method=method,
@@ -152,18 +162,19 @@ def _header_end(text, crlf2, lf2) -> int:
 
 
 def _fields_from_text(text: str):
+    problem = ""
+    # Lines are counted before folding is undone, so that unfolding too does bounded work.
+    if text.count("\n") > MAX_FIELDS:  # the request line and MAX_FIELDS header lines
+        problem = f"more than {MAX_FIELDS} header lines"
+        text = "\n".join(text.split("\n", MAX_FIELDS + 1)[:MAX_FIELDS + 1])
     if "\n " in text or "\n\t" in text:  # folded lines (rare): unfold first
         text = _FOLD.sub(" ", text)
     method = ruri = None
-    problem = ""
     first, _, rest = text.partition("\n")
     m = _REQUEST_LINE.match(first.rstrip("\r"))
     if m:
         method, ruri = m.group(1).upper(), m.group(2)
         text = rest
-    if text.count("\n") >= MAX_FIELDS:
-        problem = f"more than {MAX_FIELDS} header fields"
-        text = "\n".join(text.split("\n", MAX_FIELDS)[:MAX_FIELDS])
     # A field is "name: value" on one line, the name between optional blanks; a value ends at
     # the line's CR (a stray CR inside a line ends it too).
     fields = []
@@ -179,8 +190,11 @@ def _fields_from_text(text: str):
 
 
 def _fields_from_mapping(headers: Mapping[str, Any]):
+    """A request handed over already parsed: the same limits as for text, and no line break left
+    inside a value once folding is undone (a value relayed with verstat would carry it into the
+    next hop's headers: header injection)."""
     fields = []
-    problem = ""
+    size = lines = 0
     for name, value in headers.items():
         if not isinstance(name, str):
             raise UsageError(f"header names must be str, not {type(name).__name__}")
@@ -192,13 +206,18 @@ def _fields_from_mapping(headers: Mapping[str, Any]):
                 v = bytes(v).decode("latin-1")
             elif not isinstance(v, str):
                 raise UsageError(f"header {name!r} must be str, bytes or a list of them, not {type(v).__name__}")
-            if len(fields) == MAX_FIELDS:
-                problem = f"more than {MAX_FIELDS} header fields"
-                break
-            if len(v) > MAX_HEADER_BLOCK:
-                v, problem = v[:MAX_HEADER_BLOCK], f"header {name[:40]!r} longer than {MAX_HEADER_BLOCK} characters"
-            fields.append((_name(name), _FOLD.sub(" ", v).strip()))
-    return fields, problem
+            size += len(name) + len(v)
+            if size > MAX_HEADER_BLOCK:
+                return fields, f"header fields longer than {MAX_HEADER_BLOCK} characters in all"
+            lines += 1 + v.count("\n")
+            if lines > MAX_FIELDS:
+                return fields, f"more than {MAX_FIELDS} header lines"
+            if "\n" in v or "\r" in v:
+                v = _FOLD.sub(" ", v)
+                if "\n" in v or "\r" in v:
+                    return fields, f"header {name[:40]!r} has a line break (CR or LF) in its value"
+            fields.append((_name(name), v.strip()))
+    return fields, ""
 
 
 def _name(name: str) -> str:
@@ -206,30 +225,20 @@ def _name(name: str) -> str:
     return _COMPACT.get(name, name)
 
 
-def _split_commas(value: str) -> List[str]:
-    """Split a header value on commas outside quotes and <...> (RFC 3261 §7.3.1)."""
+def _split_commas(value: str, limit: int) -> List[str]:
+    """The first `limit` non-empty elements of a comma list (RFC 3261 §7.3.1)."""
     if "," not in value:
-        return [value.strip()]
-    out, start, quoted, angle, i = [], 0, False, False, 0
-    n = len(value)
-    while i < n:
-        c = value[i]
-        if quoted:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                quoted = False
-        elif c == '"':
-            quoted = True
-        elif c == "<":
-            angle = True
-        elif c == ">":
-            angle = False
-        elif c == "," and not angle:
-            out.append(value[start:i].strip())
-            start = i + 1
-        i += 1
-    out.append(value[start:].strip())
+        value = value.strip()
+        return [value] if value and limit > 0 else []
+    out: List[str] = []
+    pos = 0
+    while len(out) < limit:
+        m = _LIST_ELEMENT.match(value, pos)
+        element = m.group(1).strip()
+        if not element:  # only commas and blanks were left
+            break
+        out.append(element)
+        pos = m.end()
     return out
 
 
@@ -240,11 +249,10 @@ def is_anonymous(value: Optional[str]) -> bool:
     low = value.lower()
     if "anonymous.invalid" in low:
         return True
-    uri = low[low.find("<") + 1:] if "<" in low else low
+    uri = (low[low.find("<") + 1:] if "<" in low else low).lstrip()
     for scheme in ("sip:", "sips:", "tel:"):
-        if uri.lstrip().startswith(scheme):
-            user = _USER_END.split(uri.lstrip()[len(scheme):], 1)[0].strip()
-            return user in ("anonymous", "restricted", "unavailable", "unknown")
+        if uri.startswith(scheme):
+            return _ANONYMOUS_USER.match(uri, len(scheme)) is not None
     return low.strip().startswith(('"anonymous"', "anonymous"))
 
 
@@ -268,9 +276,7 @@ def _candidates(values: List[str], max_digits: int) -> List[Tuple[str, str]]:
     out: List[Tuple[str, str]] = []
     seen = set()
     for v in values:
-        if is_anonymous(v):
-            continue
-        number = tn.try_canonical(v, max_digits=max_digits)
+        number = _number(v, max_digits)
         if number is not None and number not in seen:
             seen.add(number)
             out.append((v, number))
@@ -292,19 +298,21 @@ def check(
     a Reason header in monitoring mode, Privacy: id when the number is to be masked."""
     policy = policy or _DEFAULT_POLICY
     req = parse(request, ruri=ruri)
-    result, calling = _verify(req, verifier, policy, now)
+    pai_numbers = [_number(v) for v in req.pai]
+    result, calling = _verify(req, pai_numbers, verifier, policy, now)
     decision = policy.decide(result, entry=entry, calling=calling, bypass=req.bypass)
     if decision.reject:
         return decision
-    return _with_edits(decision, req, calling)
+    return _with_edits(decision, req, pai_numbers, calling)
 
 
-def _verify(req: Request, verifier, policy: Policy, now) -> Tuple[Result, Optional[str]]:
+def _verify(req: Request, pai_numbers: List[Optional[str]], verifier, policy: Policy,
+            now) -> Tuple[Result, Optional[str]]:
     # The usual INVITE has one PAI (or a From) and a To that are numbers: canonicalise those
     # first; the other candidates are only looked at when a retry could change the outcome.
-    orig = calling = _first_number(req.pai) or _first_number((req.from_,))
+    orig = calling = _first_of(pai_numbers) or _first_number((req.from_,))
     if req.problem:
-        return _fail(400, f"request not read completely: {req.problem}"), calling
+        return _fail(400, f"malformed request: {req.problem}"), calling
     if policy.role == "transit":
         return check_format(req.identity), calling
     if not req.identity:
@@ -329,13 +337,21 @@ def _verify(req: Request, verifier, policy: Policy, now) -> Tuple[Result, Option
     return result, calling
 
 
-def _first_number(values, max_digits: int = 15) -> Optional[str]:
-    for v in values:
-        if v is not None and not is_anonymous(v):
-            n = tn.try_canonical(v, max_digits=max_digits)
-            if n is not None:
-                return n
+def _number(value: str, max_digits: int = 15) -> Optional[str]:
+    """The canonical number a From/To/PAI value or Request-URI names; None for an anonymous
+    identity or anything that is not a telephone number."""
+    return None if is_anonymous(value) else tn.try_canonical(value, max_digits=max_digits)
+
+
+def _first_of(numbers: List[Optional[str]]) -> Optional[str]:
+    for n in numbers:
+        if n is not None:
+            return n
     return None
+
+
+def _first_number(values, max_digits: int = 15) -> Optional[str]:
+    return _first_of([_number(v, max_digits) for v in values if v is not None])
 
 
 def _first_present(req: Request) -> Optional[str]:
@@ -382,9 +398,9 @@ def check_format(values: Iterable[str]) -> Result:
 
 
 # ---------------------------------------------------------------------- header edits
-def with_verstat(value: str, verstat: str) -> str:
+def with_verstat(value: str, verstat: Optional[str]) -> str:
     """`value` (a P-Asserted-Identity/From value) with `;verstat=` set on its URI (3GPP TS 24.229
-    §7.2A.20); an upstream verstat is replaced, never passed on."""
+    §7.2A.20); an upstream verstat is replaced, never passed on (verstat None: only removed)."""
     lt, gt = value.find("<"), value.rfind(">")
     if 0 <= lt < gt:
         uri = value[lt + 1:gt]
@@ -392,6 +408,8 @@ def with_verstat(value: str, verstat: str) -> str:
     else:
         uri, head, tail = value.strip(), "<", ">"
     uri = _VERSTAT.sub("", uri)
+    if verstat is None:
+        return f"{head}{uri}{tail}"
     base, q, headers = uri.partition("?")
     return f"{head}{base};verstat={verstat}{q}{headers}{tail}"
 
@@ -404,16 +422,29 @@ def _address(value: str) -> str:
     return value.split(";", 1)[0].strip()
 
 
-def _with_edits(d: Decision, req: Request, calling: Optional[str]) -> Decision:
+def _verstat_for(d: Decision, number: Optional[str]) -> Optional[str]:
+    """The verstat of one calling identity (3GPP TS 24.229 §7.2A.20: it reports on the number of
+    the URI that carries it). TN-Validation-Passed only on the number the verified PASSporT's
+    orig named: another PAI was not signed. Failed and No-TN-Validation on every number, none of
+    which was validated. Nothing on an identity that is not a number."""
+    if number is None:
+        return None
+    if d.result is not None and d.result.ok:
+        return d.verstat if number == d.result.orig_tn else None
+    return d.verstat
+
+
+def _with_edits(d: Decision, req: Request, pai_numbers: List[Optional[str]], calling: Optional[str]) -> Decision:
     remove: List[str] = []
     add: List[Tuple[str, str]] = []
     if d.verstat is not None:
         if req.pai:
             remove.append("P-Asserted-Identity")
-            add.extend(("P-Asserted-Identity", with_verstat(v, d.verstat)) for v in req.pai)
+            add.extend(("P-Asserted-Identity", with_verstat(v, _verstat_for(d, n)))
+                       for v, n in zip(req.pai, pai_numbers))
         elif calling is not None and req.from_ is not None:
             # No PAI: assert the From number, with verstat, rather than touching From itself.
-            add.append(("P-Asserted-Identity", with_verstat(_address(req.from_), d.verstat)))
+            add.append(("P-Asserted-Identity", with_verstat(_address(req.from_), _verstat_for(d, calling))))
     if d.reason_header:
         add.append(("Reason", d.reason_header))
     if d.mask:

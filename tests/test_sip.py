@@ -90,10 +90,10 @@ def test_inputs_of_every_shape(good, verifier):
 
 def test_parse_picks_the_fields(good):
     req = sip.parse(request(FROM, TO, "P-Asserted-Identity: <sip:+33111111111@h>, <tel:+33222222222>",
-                            PAI, f"Identity: {good}", "y: second", date(), "P-Identity-Bypass: tok123 "))
+                            f"Identity: {good}", "y: second", date(), "P-Identity-Bypass: tok123 "))
     assert req.method == "INVITE" and req.ruri.startswith(f"sip:{DEST}@")
     assert req.identity == (good, "second")
-    assert req.pai == ("<sip:+33111111111@h>", "<tel:+33222222222>", f"<sip:{ORIG}@op.example;user=phone>")
+    assert req.pai == ("<sip:+33111111111@h>", "<tel:+33222222222>") and not req.problem
     assert req.from_.startswith("<sip:") and req.to == f"<tel:{DEST}>" and req.bypass == "tok123"
     assert req.date.endswith("GMT")
     assert [n for _, n in sip.calling_candidates(req)] == ["33111111111", "33222222222", "33612345678"]
@@ -184,6 +184,7 @@ def test_never_raises_on_text(verifier, lines, first):
     assert d.action in ("continue", "reject")
     d = sip.check({n: v for n, v in lines}, verifier, Policy(role="monitoring"), entry="international", now=NOW)
     assert d.action == "continue"
+    assert not any("\r" in v or "\n" in v for _, v in d.add_headers)  # header edits are one line each
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -207,3 +208,103 @@ def test_decision_edits_are_its_last_fields():
     from manverify.policy import Decision
 
     assert Decision._fields[-2:] == ("remove_headers", "add_headers")
+
+
+# ---------------------------------------------------------------------- verstat per identity
+def _pai_edits(d):
+    return [v for n, v in d.add_headers if n == "P-Asserted-Identity"]
+
+
+def test_passed_only_on_the_identity_the_passport_signed(good, verifier):
+    """3GPP TS 24.229 §7.2A.20: verstat reports on the number of the URI carrying it. An unsigned
+    first PAI must not come out TN-Validation-Passed beside the signed one."""
+    unsigned = "<sip:+33199999999@h;user=phone;verstat=TN-Validation-Passed>"  # upstream verstat: removed
+    d = sip.check(request(FROM, TO, f"P-Asserted-Identity: {unsigned}", f"P-Asserted-Identity: <tel:{ORIG}>",
+                          f"Identity: {good}"), verifier, now=NOW)
+    assert d.verstat == "TN-Validation-Passed" and d.remove_headers == ("P-Asserted-Identity",)
+    assert _pai_edits(d) == ["<sip:+33199999999@h;user=phone>", f"<tel:{ORIG};verstat=TN-Validation-Passed>"]
+    # A sip and a tel URI of the signed number (RFC 3325 §9.1) both carry it; so does the
+    # suffixed form.
+    d = sip.check(request(FROM, TO, f"P-Asserted-Identity: <sip:{ORIG}@h;user=phone>, <tel:+33 6 12 34 56 78>",
+                          f"Identity: {good}"), verifier, Policy(verstat_attest=True), now=NOW)
+    assert _pai_edits(d) == [f"<sip:{ORIG}@h;user=phone;verstat=TN-Validation-Passed-A>",
+                             "<tel:+33 6 12 34 56 78;verstat=TN-Validation-Passed-A>"]
+    # An identity that is not a number carries no verstat.
+    d = sip.check(request(FROM, TO, "P-Asserted-Identity: <sip:alice@h;verstat=TN-Validation-Passed>", PAI,
+                          f"Identity: {good}"), verifier, now=NOW)
+    assert _pai_edits(d) == ["<sip:alice@h>", f"<sip:{ORIG}@op.example;user=phone;verstat=TN-Validation-Passed>"]
+
+
+@pytest.mark.parametrize("headers, policy, verstat", [
+    (["Identity: garbage"], Policy(role="monitoring"), "TN-Validation-Failed"),
+    ([], Policy(role="monitoring"), "No-TN-Validation"),
+    (["P-Identity-Bypass: outage-1"], Policy(accept_bypass=True), "No-TN-Validation"),
+    (["Identity: garbage"], Policy(), None),  # rejected: no edits at all
+])
+def test_failed_and_unvalidated_on_every_number(verifier, headers, policy, verstat):
+    """No number was validated: each PAI that is a number says so; one that is not a number says
+    nothing (verstat is a tel URI parameter); an upstream Passed never survives."""
+    d = sip.check(request(FROM, TO, f"P-Asserted-Identity: <sip:{ORIG}@h;verstat=TN-Validation-Passed>",
+                          "P-Asserted-Identity: <sip:alice@h;verstat=TN-Validation-Passed>", *headers),
+                  verifier, policy, now=NOW)
+    if verstat is None:
+        assert d.reject and d.add_headers == ()
+        return
+    assert _pai_edits(d) == [f"<sip:{ORIG}@h;verstat={verstat}>", "<sip:alice@h>"]
+
+
+def test_more_than_two_pai_values_are_a_bad_request(good, verifier):
+    three = [PAI, "P-Asserted-Identity: <tel:+33199999999>, <sip:+33188888888@h>"]
+    d = sip.check(request(FROM, TO, *three, f"Identity: {good}"), verifier, now=NOW)
+    assert (d.code, d.detail) == (400, "malformed request: more than 2 P-Asserted-Identity values "
+                                       "(RFC 3325 §9.1 allows two)")
+    # Empty list elements are not values.
+    d = sip.check(request(FROM, TO, f"P-Asserted-Identity: , <tel:{ORIG}>,, ", f"Identity: {good}"), verifier, now=NOW)
+    assert not d.reject and _pai_edits(d) == [f"<tel:{ORIG};verstat=TN-Validation-Passed>"]
+
+
+@pytest.mark.parametrize("name, value, folded", [
+    ("From", f"<sip:{ORIG}@h>;tag=1\r\nX-Injected: 1", f"<sip:{ORIG}@h>\r\n ;tag=1"),
+    ("P-Asserted-Identity", f"<sip:{ORIG}@h>\nX-Injected: 1", f"\"A\"\r\n\t<sip:{ORIG}@h>"),
+    ("P-Asserted-Identity", f"<sip:{ORIG}@h>\rX-Injected: 1", f"\"A\"\n <sip:{ORIG}@h>"),
+    ("X-Other", "a\r\nb", "a\r\n b"),
+])
+def test_line_breaks_in_parsed_values_are_refused(good, verifier, name, value, folded):
+    """A mapping's values come back inside add_headers: a line break there would let the caller
+    add headers at the next hop. Folding (a line break, then blanks) is still unfolded."""
+    headers = {"From": f"<sip:{ORIG}@h>;tag=1", "To": f"<tel:{DEST}>", "Identity": good, name: value}
+    d = sip.check(headers, verifier, now=NOW)
+    assert (d.code, d.detail) == (400, f"malformed request: header {name!r} has a line break (CR or LF) in its value")
+    d = sip.check(headers, verifier, Policy(role="monitoring"), now=NOW)
+    assert all("\r" not in v and "\n" not in v for _, v in d.add_headers)
+    d = sip.check(dict(headers, **{name: folded}), verifier, now=NOW)
+    assert not d.reject and all("\r" not in v and "\n" not in v for _, v in d.add_headers)
+
+
+def test_mapping_limits_count_the_whole_request(good, verifier):
+    big = {"From": f"<sip:{ORIG}@h>", "To": f"<tel:{DEST}>", "Identity": good,
+           "X-A": "a" * (sip.MAX_HEADER_BLOCK // 2), "X-B": "b" * (sip.MAX_HEADER_BLOCK // 2)}
+    assert sip.check(big, verifier, now=NOW).detail == (
+        f"malformed request: header fields longer than {sip.MAX_HEADER_BLOCK} characters in all")
+    folded = {"From": f"<sip:{ORIG}@h>", "To": f"<tel:{DEST}>", "Identity": good, "X-A": "a\r\n b" * sip.MAX_FIELDS}
+    assert sip.check(folded, verifier, now=NOW).detail == f"malformed request: more than {sip.MAX_FIELDS} header lines"
+
+
+# ---------------------------------------------------------------------- sip.check and verify() agree
+_CALLING_FORMS = ["+33612345678", "tel:+33-6-12-34-56-78", "tel:0612345678;phone-context=+33",
+                  "sip:0612345678;phone-context=ims.example.fr@h;user=phone", "tel:+0612345678",
+                  "sip:+0612345678@h", "tel:+0033612345678", "tel:+0590123456", "tel:000612345678"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(form=st.one_of(st.sampled_from(_CALLING_FORMS),
+                      st.builds("{}{}{}".format, st.sampled_from(["tel:", "sip:"]),
+                                st.sampled_from(["", "+", "+0", "00", "+00", "0"]),
+                                st.sampled_from(["612345678", "33612345678", "0612345678", "590123456"]))))
+def test_sip_check_and_verify_agree_on_the_calling_number(good, verifier, form):
+    """sip.check canonicalises the calling number and verify() canonicalises it again: the
+    verdict must be the one verify() gives for the number as the call presents it."""
+    uri = form if form.startswith("tel:") or "@" in form else form + "@h"
+    d = sip.check(request(f"From: <{uri}>;tag=1", TO, f"Identity: {good}"), verifier, now=NOW)
+    direct = verifier.verify(good, orig=f"<{uri}>", dest=f"<tel:{DEST}>", now=NOW)
+    assert (d.result.ok, d.result.sip_code) == (direct.ok, direct.sip_code), (d.detail, direct.detail)
