@@ -169,3 +169,14 @@ def test_prometheus_scrapes_the_sum_of_every_worker(tmp_path, lab, signer):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+def test_crl_age_and_skipped_anchors_are_gauges(verifier, monkeypatch):
+    v = Verifier(store=verifier.store)
+    real = v.store.stats()
+    metrics.register()
+    monkeypatch.setattr(v.store, "stats", lambda: dict(real, crl_ages={"CN=MAN PA": 7200.0}))
+    monkeypatch.setattr(v.store, "skipped_anchors", ["a version-1 root"], raising=False)
+    metrics.flush()
+    assert _sample("manverify_crl_age_seconds", issuer="CN=MAN PA") == 7200.0
+    assert _sample("manverify_skipped_trust_anchors") >= 1
