@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.certse
 
 from manverify import pki  # noqa: E402
 from manverify.certs import CertStore, Credential  # noqa: E402
-from manverify.certs import store as store_mod  # noqa: E402
+from manverify.certs import fetch as fetch_mod  # noqa: E402
+from manverify.certs import trust as trust_mod  # noqa: E402
 from tests.certserver import CertServer, Route, TLSLab  # noqa: E402
 
 NOW = 1_800_000_000
@@ -46,8 +47,8 @@ def _forbid(monkeypatch):
     def no(*a, **k):
         raise AssertionError("the warm path must not parse or fetch")
 
-    monkeypatch.setattr(store_mod, "load_certificates", no)
-    monkeypatch.setattr(store_mod._fetch, "fetch", no)
+    monkeypatch.setattr(trust_mod, "load_certificates", no)
+    monkeypatch.setattr(fetch_mod, "fetch", no)
 
 
 @pytest.mark.parametrize("path", ["/op.pem", "/crl.pem"], ids=["no-crl", "with-crl"])

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .certs import tnauthlist
+from .certs import _der, tnauthlist
 
 MAN_POLICY_OID = "1.2.250.1.695.1.1.1.0"
 ATIS_POLICY_OID = "2.16.840.1.114569.1.1.1"
@@ -91,21 +91,36 @@ def make_ca(
     days: int = 3650,
     path_length: Optional[int] = None,
     crl_issuer: bool = True,
+    key_usage: bool = True,
+    policy: Optional[str] = None,
+    policy_critical: bool = False,
+    hash_alg: hashes.HashAlgorithm = None,
 ) -> Issued:
-    """A root CA (issuer=None) or an intermediate CA signed by `issuer`."""
+    """A root CA (issuer=None) or an intermediate CA signed by `issuer`.
+
+    The shapes of production SHAKEN CAs: `curve=ec.SECP384R1()` with `hash_alg=hashes.SHA384()`,
+    a root without KeyUsage (`key_usage=False`), CertificatePolicies marked critical
+    (`policy=ATIS_POLICY_OID, policy_critical=True`)."""
     key = ec.generate_private_key(curve or ec.SECP256R1())
     start = _when(now) - _DAY
     b = _builder(_name(cn), issuer.cert.subject if issuer else _name(cn), key.public_key(),
                  start, start + days * _DAY)
     b = b.add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-    b = b.add_extension(_key_usage(key_cert_sign=True, crl_sign=crl_issuer), critical=True)
+    if key_usage:
+        b = b.add_extension(_key_usage(key_cert_sign=True, crl_sign=crl_issuer), critical=True)
+    if policy is not None:
+        b = b.add_extension(_policies(policy), critical=policy_critical)
     signing = issuer.key if issuer else key
     if issuer:
         b = b.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
             critical=False,
         )
-    return Issued(b.sign(signing, hashes.SHA256()), key)
+    return Issued(b.sign(signing, hash_alg or hashes.SHA256()), key)
+
+
+def _policies(oid: str) -> x509.CertificatePolicies:
+    return x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier(oid), None)])
 
 
 def make_signer(
@@ -127,8 +142,11 @@ def make_signer(
     key_usage: bool = True,
     ca: bool = False,
     extra_extensions: Sequence[tuple] = (),
+    policy_critical: bool = False,
+    hash_alg: hashes.HashAlgorithm = None,
 ) -> Issued:
-    """An end-entity STI certificate; each keyword lets a test break one rule of the profile."""
+    """An end-entity STI certificate; each keyword lets a test break one rule of the profile.
+    `hash_alg`: the issuer's signature hash (a P-384 CA signs with SHA-384)."""
     key = key or ec.generate_private_key(curve or ec.SECP256R1())
     start = _when(not_before) if not_before is not None else _when(now) - _DAY
     end = _when(not_after) if not_after is not None else start + days * _DAY
@@ -147,12 +165,7 @@ def make_signer(
             critical=False,
         )
     if policy is not None:
-        b = b.add_extension(
-            x509.CertificatePolicies(
-                [x509.PolicyInformation(x509.ObjectIdentifier(policy), None)]
-            ),
-            critical=False,
-        )
+        b = b.add_extension(_policies(policy), critical=policy_critical)
     if crl_url is not None:
         b = b.add_extension(
             x509.CRLDistributionPoints(
@@ -171,7 +184,7 @@ def make_signer(
         )
     for ext, critical in extra_extensions:
         b = b.add_extension(ext, critical=critical)
-    return Issued(b.sign(issuer.key, hashes.SHA256()), key)
+    return Issued(b.sign(issuer.key, hash_alg or hashes.SHA256()), key)
 
 
 @dataclass(frozen=True)
@@ -286,3 +299,51 @@ def make_intermediate(
     if eku:
         b = b.add_extension(x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in eku]), critical=False)
     return Issued(b.sign(issuer.key, hashes.SHA256()), key)
+
+
+# ---------------------------------------------------------------- shapes X.509 libraries refuse
+# Certificates seen in production that cryptography's parser does not accept, built byte by byte
+# (a library will not write them): to test that one of them in a configuration costs only itself.
+_ECDSA_SHA256 = bytes.fromhex("06082a8648ce3d040302")
+
+
+def _signed(tbs: bytes, key: ec.EllipticCurvePrivateKey, algorithm: bytes) -> bytes:
+    signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    return _der.tlv(0x30, tbs + algorithm + _der.tlv(0x03, b"\x00" + signature))
+
+
+def with_null_parameters(ca: Issued) -> bytes:
+    """DER of `ca` (self-signed) re-signed with an explicit NULL in ecdsa-with-SHA256's
+    parameters (RFC 5758 says absent), as one production root has it."""
+    algorithm = _der.tlv(0x30, _ECDSA_SHA256 + b"\x05\x00")
+    tbs = ca.cert.tbs_certificate_bytes
+    _, start, end = _der.read_tlv(tbs, 0, len(tbs))
+    body = tbs[start:end].replace(_der.tlv(0x30, _ECDSA_SHA256), algorithm, 1)
+    return _signed(_der.tlv(0x30, body), ca.key, algorithm)
+
+
+def with_version_number(ca: Issued, number: int) -> bytes:
+    """DER of `ca` (self-signed) re-signed with another X.509 version number in its TBS (3 is
+    no version at all: cryptography raises x509.InvalidVersion, not a ValueError)."""
+    tbs = ca.cert.tbs_certificate_bytes
+    _, start, end = _der.read_tlv(tbs, 0, len(tbs))
+    body = tbs[start:end]
+    assert body.startswith(b"\xa0\x03\x02\x01\x02"), "a v3 certificate"
+    body = b"\xa0\x03\x02\x01" + bytes([number]) + body[5:]
+    return _signed(_der.tlv(0x30, body), ca.key, _der.tlv(0x30, _ECDSA_SHA256))
+
+
+def make_v1_root(cn: str = "manverify lab v1 root", *, now=None, days: int = 3650) -> bytes:
+    """DER of a self-signed version-1 certificate (no version field, no extensions)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = _when(now) - _DAY
+    name = _name(cn).public_bytes()
+
+    def utc(t: _dt.datetime) -> bytes:
+        return _der.tlv(0x17, t.strftime("%y%m%d%H%M%SZ").encode())
+
+    algorithm = _der.tlv(0x30, _ECDSA_SHA256)
+    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    tbs = _der.tlv(0x30, _der.tlv(0x02, b"\x01") + algorithm + name
+                   + _der.tlv(0x30, utc(start) + utc(start + days * _DAY)) + name + spki)
+    return _signed(tbs, key, algorithm)

@@ -49,9 +49,9 @@ def test_local_copy_gives_a_credential_and_warm_calls_are_hits(lab):
 def test_local_directory_by_basename_and_manifest(lab, tmp_path):
     (tmp_path / "op1001.pem").write_bytes(lab.chain_pem)
     (tmp_path / "other-name.pem").write_bytes(lab.chain_pem)
-    (tmp_path / "x5u.json").write_text(json.dumps({"https://sti.example.fr/cert?id=7": "other-name.pem"}))
     store = CertStore(trust_anchors=[lab.root.pem], certificates=tmp_path, fetch=False)
     assert isinstance(store.credential("https://certs.example.fr/op1001.pem", NOW), Credential)
+    (tmp_path / "x5u.json").write_text(json.dumps({"https://sti.example.fr/cert?id=7": "other-name.pem"}))
     assert isinstance(store.credential("https://sti.example.fr/cert?id=7", NOW), Credential)
     missing = store.credential("https://certs.example.fr/none.pem", NOW)
     assert missing.code == 436 and "local copy" in missing.detail

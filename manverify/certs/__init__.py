@@ -9,4 +9,6 @@ The contract the verification pipeline relies on:
     else: outcome is a Credential (key, spc, not_before, not_after, ...)
 """
 from .model import Credential, CredentialError  # noqa: F401
+from .options import PROFILES, StoreOptions  # noqa: F401
 from .store import CertStore  # noqa: F401
+from .trust import SkippedAnchor  # noqa: F401

@@ -7,6 +7,7 @@ the following entries, RFC 5280 §5.3.3), so a serial only matches under the rig
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -17,6 +18,9 @@ from cryptography.x509.oid import ExtensionOID
 
 from ..errors import ConfigError
 from ._items import load_items
+from ._warn import RateLimited
+
+log = logging.getLogger(__name__)
 
 
 class DistributionPoint(NamedTuple):
@@ -61,6 +65,7 @@ class LocalCRLs:
         self._files: Dict[Path, Tuple[Tuple[int, int], List[x509.CertificateRevocationList]]] = {}
         self.errors: Dict[str, str] = {}
         self._lock = threading.Lock()
+        self._warn = RateLimited(log)
         if crls is None:
             return
         items = [crls] if isinstance(crls, (str, bytes, os.PathLike, x509.CertificateRevocationList)) else crls
@@ -126,6 +131,9 @@ class LocalCRLs:
                     self.errors.pop(str(path), None)
             except (OSError, ValueError) as e:
                 self.errors[str(path)] = getattr(e, "strerror", None) or str(e)
+                if path in self._files:
+                    self._warn.warning(str(path), "cannot read CRL file %s again (%s); its previous CRLs stay in use",
+                                       path, self.errors[str(path)])
             if path in self._files:
                 out.extend(self._files[path][1])
         for gone in set(self._files) - seen:

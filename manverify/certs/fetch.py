@@ -12,12 +12,15 @@ import email.utils
 import http.client
 import io
 import ipaddress
+import os
 import socket
 import ssl
 import threading
 import time
 from typing import NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
+
+from ..errors import ConfigError
 
 DEFAULT_PORTS = (443, 8443)
 ACCEPTED_TYPES = frozenset((
@@ -300,3 +303,58 @@ def _freshness(resp, now: float) -> Optional[float]:
 def _reason(e: BaseException) -> str:
     text = str(e) or type(e).__name__
     return text[:200]
+
+
+def tls_context(tls_ca) -> Optional[ssl.SSLContext]:
+    """The TLS trust for fetching: None (the system's roots) or only the given lab CA (a path or
+    PEM); ConfigError when it cannot be loaded. The STI trust anchors never mix with it."""
+    if tls_ca is None:
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    try:
+        if isinstance(tls_ca, bytes):
+            ctx.load_verify_locations(cadata=tls_ca.decode("ascii"))
+        elif isinstance(tls_ca, str) and "-----BEGIN" in tls_ca:
+            ctx.load_verify_locations(cadata=tls_ca)
+        else:
+            ctx.load_verify_locations(cafile=os.fspath(tls_ca))
+    except (OSError, ssl.SSLError, TypeError, ValueError) as e:
+        raise ConfigError(f"tls_ca cannot be loaded: {e}") from None
+    return ctx
+
+
+class Fetcher:
+    """Fetching under one store's settings, within the time budget of the evaluation running in
+    the calling thread: the x5u fetch and any CRL fetches of one miss share `total_timeout`, so a
+    miss never holds the calling worker longer than that."""
+
+    def __init__(self, enabled: bool, allow_http: bool, allow_loopback: bool, tls_ca, limits: Limits):
+        self.enabled = enabled
+        self.allow_http = allow_http
+        self.allow_loopback = allow_loopback
+        self.limits = limits
+        self._tls = tls_context(tls_ca)
+        self._budget = threading.local()  # .deadline of the evaluation running in this thread
+
+    def start_budget(self) -> float:
+        """Start the budget of an evaluation in this thread; its deadline (time.monotonic())."""
+        self._budget.deadline = time.monotonic() + self.limits.total_timeout
+        return self._budget.deadline
+
+    def _limits_left(self, **changes) -> Limits:
+        deadline = getattr(self._budget, "deadline", None)
+        left = self.limits.total_timeout if deadline is None else deadline - time.monotonic()
+        if left <= 0.01:
+            raise FetchError(f"the {self.limits.total_timeout:g} s budget is used up", "timeout")
+        return self.limits._replace(total_timeout=min(self.limits.total_timeout, left), **changes)
+
+    def chain(self, x5u: str, now: float) -> Fetched:
+        return fetch(x5u, allow_http=self.allow_http, allow_loopback=self.allow_loopback,
+                     tls_context=self._tls, limits=self._limits_left(), now=now)
+
+    def crl(self, url: str, now: float) -> Fetched:
+        # CRLs are signed objects usually published over plain http.
+        return fetch(url, allow_http=True, allow_loopback=self.allow_loopback, tls_context=self._tls,
+                     limits=self._limits_left(max_bytes=4 << 20), now=now, any_http_host=True)

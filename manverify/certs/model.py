@@ -6,6 +6,8 @@ from typing import Optional, Tuple
 
 from ..es256 import PublicKey
 
+MAX_CHAIN_BYTES = 64 * 1024  # a certificate chain is never larger: anything larger is refused unread
+
 
 @dataclass(frozen=True)
 class Credential:

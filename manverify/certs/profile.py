@@ -17,7 +17,10 @@ from . import tnauthlist
 MAN_POLICY = "1.2.250.1.695.1.1.1.0"
 ATIS_POLICY_PREFIX = "2.16.840.1.114569.1.1."
 _TNAUTHLIST_OID = x509.ObjectIdentifier(tnauthlist.OID)
-_SPC = re.compile(r"[A-Z0-9]{1,16}\Z")
+_SPC = re.compile(r"[A-Za-z0-9]{1,16}\Z")  # compared and reported in upper case (live: "558a")
+# The issuer's signature on the signer certificate: a P-384 CA signs its P-256 leaves with SHA-384
+# (SHAKEN CP §6.1.5), as a national root's intermediate does today. The leaf's own key stays P-256.
+_ISSUER_SIGNATURES = (SignatureAlgorithmOID.ECDSA_WITH_SHA256, SignatureAlgorithmOID.ECDSA_WITH_SHA384)
 
 
 def policy_oids(cert: x509.Certificate) -> Tuple[str, ...]:
@@ -53,8 +56,8 @@ def check_end_entity(cert: x509.Certificate, profile: str, accept_missing_policy
         sig_oid = cert.signature_algorithm_oid
     except ValueError:
         sig_oid = None
-    if strict and sig_oid != SignatureAlgorithmOID.ECDSA_WITH_SHA256:
-        return "certificate is not signed with ecdsa-with-SHA256"
+    if strict and sig_oid not in _ISSUER_SIGNATURES:
+        return "certificate is not signed with ecdsa-with-SHA256 or ecdsa-with-SHA384"
     try:
         exts = cert.extensions
     except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as e:
@@ -85,7 +88,7 @@ def check_end_entity(cert: x509.Certificate, profile: str, accept_missing_policy
         if len(tn_auth.spcs) != 1 or tn_auth.ranges or tn_auth.ones:
             return "TNAuthList must hold exactly one SPC"
         if not _SPC.match(tn_auth.spcs[0]):
-            return f"SPC {tn_auth.spcs[0]!r} is not 1-16 characters of A-Z 0-9"
+            return f"SPC {tn_auth.spcs[0]!r} is not 1-16 characters of A-Z 0-9 (either case)"
     policies = policy_oids(cert)
     if profile == "man":
         if not policies and not accept_missing_policy:

@@ -11,15 +11,9 @@ from __future__ import annotations
 
 from typing import Iterable, NamedTuple, Tuple
 
+from ._der import read_tlv, tlv as _tlv
+
 OID = "1.3.6.1.5.5.7.1.26"
-
-
-def _tlv(tag: int, body: bytes) -> bytes:
-    n = len(body)
-    if n < 0x80:
-        return bytes([tag, n]) + body
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + body
 
 
 def _ia5(text: str) -> bytes:
@@ -76,29 +70,7 @@ _TN_CHARS = frozenset("0123456789#*")
 
 
 def _read_tlv(der: bytes, pos: int, end: int) -> Tuple[int, int, int]:
-    """(tag, body start, body end) of the DER element at pos; strict definite lengths."""
-    if pos + 2 > end:
-        raise TNAuthListError("truncated element")
-    tag = der[pos]
-    if tag & 0x1F == 0x1F:
-        raise TNAuthListError("multi-byte tags are not used by TNAuthList")
-    first = der[pos + 1]
-    pos += 2
-    if first < 0x80:
-        length = first
-    else:
-        n = first & 0x7F
-        if n == 0 or n > 3:
-            raise TNAuthListError("indefinite or oversized length")
-        if pos + n > end:
-            raise TNAuthListError("truncated length")
-        length = int.from_bytes(der[pos:pos + n], "big")
-        if der[pos] == 0 or length < 0x80:
-            raise TNAuthListError("length is not in minimal DER form")
-        pos += n
-    if pos + length > end:
-        raise TNAuthListError("element runs past its container")
-    return tag, pos, pos + length
+    return read_tlv(der, pos, end, TNAuthListError)
 
 
 def _ia5_string(der: bytes, pos: int, end: int, what: str) -> str:
