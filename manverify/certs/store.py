@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple, Union
 from . import fetch as _fetch
 from ._warn import RateLimited
 from .cache import CredentialCache, DiskCache, Entry
-from .local import LocalCopy, TooLarge
+from .local import MANIFEST, LocalCopy, TooLarge  # noqa: F401 - MANIFEST: manverify.reload watches it
 from .model import MAX_CHAIN_BYTES, Credential, CredentialError
 from .options import StoreOptions
 from .tnauthlist import TNAuthList
