@@ -68,6 +68,9 @@ class CertStore(CredentialCache):
         limits = _fetch.Limits(options.connect_timeout, options.total_timeout, options.max_bytes, options.https_ports)
         self._fetcher = _fetch.Fetcher(options.fetch, options.allow_http, options.allow_loopback, options.tls_ca, limits)
         self._trust = Trust(options, self._fetcher)
+        # Trust anchors that could not be parsed, logged at start-up: SkippedAnchor(name, reason)
+        # each, the name being the subject when it can be read, else the SHA-256 of the bytes.
+        self.skipped_anchors: Tuple[SkippedAnchor, ...] = self._trust.skipped_anchors
         self._local = LocalCopy(options.certificates)
         self._disk = DiskCache(options.cache_dir, options.cache_dir_max_files) if options.cache_dir is not None else None
         self._init_cache(options.max_entries, options.negative_ttl, wait=options.total_timeout + 1.0)
@@ -78,12 +81,6 @@ class CertStore(CredentialCache):
     @property
     def profile(self) -> str:
         return self.options.profile
-
-    @property
-    def skipped_anchors(self) -> Tuple[SkippedAnchor, ...]:
-        """Trust anchors that could not be parsed: (name, reason) each, name being the subject
-        when it can be read, else the SHA-256 of the certificate's bytes."""
-        return self._trust.skipped_anchors
 
     def warm(self, urls: Optional[Iterable[str]] = None,
              now: Optional[float] = None) -> Dict[str, Union[Credential, CredentialError]]:
