@@ -17,6 +17,8 @@ import sys
 from typing import Any, Dict, Hashable, List, Mapping, NamedTuple, Optional, Tuple
 
 from . import scan as _scan, tn as _tn
+from .errors import InvalidNumber
+from .result import positional
 
 _B64URL = re.compile(r"[A-Za-z0-9_\-]*\Z")
 SUPPORTED_PPT = ("shaken", "div", "div-o")
@@ -323,78 +325,101 @@ class Claims(NamedTuple):
 def _number(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise PassportError(438, f"{what} is not a string")
-    canon = _tn.try_canonical(value, max_digits=20)
-    if canon is None:
-        raise PassportError(438, f"{what} {value[:40]!r} is not a telephone number")
-    return canon
+    try:
+        return _canonical(value, max_digits=20)
+    except InvalidNumber:
+        raise PassportError(438, f"{what} {value[:40]!r} is not a telephone number") from None
 
 
-def _tn_object(obj: Any, what: str, many: bool) -> Tuple[str, ...]:
+_canonical = _tn.canonical
+
+
+def _tn_values(obj: Any, what: str, many: bool) -> list:
+    """The numbers an orig/dest/div claim object carries, as sent (none for a dest of uris)."""
     if not isinstance(obj, dict) or not obj:
         raise PassportError(438, f"{what} claim is not a JSON object")
     unknown = set(obj) - {"tn", "uri"}
     if unknown:
-        raise PassportError(438, f"{what} claim has unsupported member(s) {sorted(unknown)}")
+        raise PassportError(438, f"{what} claim has unsupported member(s) {sorted(unknown)[:10]}"[:200])
     if not many:
         if len(obj) != 1:
             raise PassportError(438, f"{what} claim must have exactly one of tn or uri")
         value = obj.get("tn")
         if value is None:
             raise PassportError(438, f"{what} identity is a uri; a telephone number (tn) is required")
-        return (_number(value, f"{what}.tn"),)
+        return [value]
     tns = obj.get("tn")
     if tns is None:
         if not isinstance(obj.get("uri"), list) or not obj["uri"]:
             raise PassportError(438, f"{what}.uri is not a non-empty array")
-        return ()
+        return []
     if not isinstance(tns, list) or not tns:
         raise PassportError(438, f"{what}.tn is not a non-empty array of numbers")
-    return tuple(_number(v, f"{what}.tn") for v in tns)
+    return tns
 
 
-def _div(obj: Any) -> Tuple[str, ...]:
+def _div(obj: Any) -> list:
     # RFC 8946 §3 spells the original destination as one string ({"tn":"12155551213"}); some
     # signers send an array as for dest. Both carry the same meaning.
     if isinstance(obj, dict) and isinstance(obj.get("tn"), str):
         obj = dict(obj, tn=[obj["tn"]])
-    return _tn_object(obj, "div", many=True)
+    return _tn_values(obj, "div", many=True)
 
 
-def _plain_tn(value: Any) -> Optional[str]:
-    """value when it is already a canonical number ("33612345678"), else None (general path)."""
-    if type(value) is str and 0 < len(value) <= 15 and value.isdigit() and value.isascii() and value[0] != "0":
-        return value
-    return None
+def _meaning(ppt: str, iat: Any, orig: Any, dests: Any, attest: Any = None, origid: Any = None,
+             divs: Any = ()) -> Claims:
+    """What the claim values mean, judged once for every decoder: the general one (check_claims),
+    the usual shape's (_usual_claims) and the native scanner's (claims_from_scan). attest and
+    origid are judged for ppt "shaken" only. PassportError (438) names the first wrong value."""
+    if type(iat) is not int:  # bool is an int subclass; floats and strings are not NumericDate ints
+        raise PassportError(438, f"iat must be a JSON integer, not {type(iat).__name__} {iat!r}"[:120])
+    orig_tn = _number(orig, "orig.tn")
+    dest_tns = tuple(map(_dest_number, dests))
+    if ppt == "shaken":
+        if attest not in ATTEST:
+            raise PassportError(438, f"attest {attest!r} is not A, B or C"[:120])
+        if not isinstance(origid, str) or not origid:
+            raise PassportError(438, "origid is not a non-empty string")
+    else:
+        attest = origid = None
+    return _claims((orig_tn, dest_tns, iat, attest, origid, tuple(map(_div_number, divs)) if divs else ()))
 
 
-def _fast_shaken(claims: Dict[str, Any]) -> Optional[Claims]:
-    """The shape every SHAKEN signer emits, checked without the general machinery; None when the
-    claims need the general path (which then gives the precise error, if any)."""
-    orig, dest, iat = claims.get("orig"), claims.get("dest"), claims.get("iat")
-    if (type(iat) is not int or type(orig) is not dict or len(orig) != 1 or type(dest) is not dict
-            or len(dest) != 1 or type(dest.get("tn")) is not list):
+def _dest_number(value: Any) -> str:
+    return _number(value, "dest.tn")
+
+
+def _div_number(value: Any) -> str:
+    return _number(value, "div.tn")
+
+
+_claims = positional(Claims, "orig_tn", "dest_tns", "iat", "attest", "origid", "div_tns")
+
+
+def _usual_claims(claims: Dict[str, Any]) -> Optional[Claims]:
+    """The claims of the shape every SHAKEN signer emits, read without the general machinery;
+    None when they need the general path (which then gives the precise error, if any)."""
+    orig, dest = claims.get("orig"), claims.get("dest")
+    if type(orig) is not dict or len(orig) != 1 or type(dest) is not dict or len(dest) != 1:
         return None
-    return _shaken_claims(claims.get("attest"), orig.get("tn"), claims.get("origid"), dest["tn"], iat)
-
-
-def claims_from_scan(fields, iat: int) -> Optional[Claims]:
-    """_fast_shaken's judgement of what the native scanner cut out (scan.py): fields are attest,
-    orig, origid, then each dest. The same claims, or None for the general path."""
-    return _shaken_claims(fields[0], fields[1], fields[2], fields[3:], iat)
-
-
-def _shaken_claims(attest: Any, orig: Any, origid: Any, dests: list, iat: int) -> Optional[Claims]:
-    """The claim values of the usual shape, as both fast decoders judge them: attest A/B/C, a
-    non-empty origid, plain canonical numbers for orig and one or more dests."""
-    if attest not in ATTEST or type(origid) is not str or not origid or _plain_tn(orig) is None or not dests:
+    dests = dest.get("tn")
+    if type(dests) is not list or not dests or "attest" not in claims or "origid" not in claims:
         return None
-    for d in dests:
-        if _plain_tn(d) is None:
-            return None
-    return _new_tuple(Claims, (orig, tuple(dests), iat, attest, origid, ()))  # Claims(...) at half the cost
+    try:
+        return _meaning("shaken", claims.get("iat"), orig.get("tn"), dests, claims["attest"], claims["origid"])
+    except PassportError:
+        return None
 
 
-_new_tuple = tuple.__new__
+def claims_from_scan(fields: List[str], iat: int) -> Optional[Claims]:
+    """The claims the native scanner cut out (scan.py: attest, orig, origid, then each dest), or
+    None for the general path."""
+    if len(fields) < 4:
+        return None
+    try:
+        return _meaning("shaken", iat, fields[1], fields[3:], fields[0], fields[2])
+    except PassportError:
+        return None
 
 
 # (header segment, info URL) pairs whose header passed check_header for ppt "shaken".
@@ -448,7 +473,7 @@ def _decode_shaken_python(token: str, info: str) -> Optional[Tuple[Claims, bytes
     if not _shaken_header(h64, info):
         return None
     try:
-        claims = _fast_shaken(_json_object(b64decode(c64, "PASSporT claims"), "PASSporT claims"))
+        claims = _usual_claims(_json_object(b64decode(c64, "PASSporT claims"), "PASSporT claims"))
         sig = b64decode(s64, "signature")
     except PassportError:
         return None
@@ -460,9 +485,9 @@ def _decode_shaken_python(token: str, info: str) -> Optional[Tuple[Claims, bytes
 def check_claims(claims: Dict[str, Any], ppt: str) -> Claims:
     """Mandatory claims and their types for the given ppt (RFC 8225 §5, RFC 8588, RFC 8946)."""
     if ppt == "shaken":
-        fast = _fast_shaken(claims)
-        if fast is not None:
-            return fast
+        usual = _usual_claims(claims)
+        if usual is not None:
+            return usual
     required = ["dest", "iat", "orig"]
     if ppt == "shaken":
         required += ["attest", "origid"]
@@ -471,20 +496,7 @@ def check_claims(claims: Dict[str, Any], ppt: str) -> Claims:
     missing = [k for k in required if k not in claims]
     if missing:
         raise PassportError(438, f"PASSporT lacks mandatory claim(s): {', '.join(missing)}")
-    iat = claims["iat"]
-    if type(iat) is not int:  # bool is an int subclass; floats and strings are not NumericDate ints
-        raise PassportError(438, f"iat must be a JSON integer, not {type(iat).__name__} {iat!r}"[:120])
-    orig = _tn_object(claims["orig"], "orig", many=False)[0]
-    dest = _tn_object(claims["dest"], "dest", many=True)
-    attest = origid = None
-    div: Tuple[str, ...] = ()
-    if ppt == "shaken":
-        attest = claims["attest"]
-        if attest not in ATTEST:
-            raise PassportError(438, f"attest {attest!r} is not A, B or C"[:120])
-        origid = claims["origid"]
-        if not isinstance(origid, str) or not origid:
-            raise PassportError(438, "origid is not a non-empty string")
-    elif ppt in ("div", "div-o"):
-        div = _div(claims["div"])
-    return Claims(orig, dest, iat, attest, origid, div)
+    orig = _tn_values(claims["orig"], "orig", many=False)[0]
+    dests = _tn_values(claims["dest"], "dest", many=True)
+    divs = _div(claims["div"]) if ppt in ("div", "div-o") else ()
+    return _meaning(ppt, claims["iat"], orig, dests, claims.get("attest"), claims.get("origid"), divs)

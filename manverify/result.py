@@ -4,7 +4,8 @@ Both are NamedTuples: immutable, cheap to build on the per-call path, and JSON-r
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
+from functools import partial
+from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 from .errors import UsageError
 
@@ -98,3 +99,13 @@ class Result(NamedTuple):
         d["reason"] = self.reason
         d["verstat"] = self.verstat
         return d
+
+
+def positional(cls: Any, *fields: str) -> Callable[[tuple], Any]:
+    """A constructor for the NamedTuple `cls` from one tuple of values in `fields`' order, through
+    tuple.__new__ (the NamedTuple's own __new__ is a Python function that costs as much again on
+    the per-call path). The order is checked against cls._fields here, when the calling module is
+    imported: adding or moving a field fails at import instead of silently shifting values."""
+    if tuple(cls._fields) != fields:
+        raise TypeError(f"{cls.__name__}'s fields are {cls._fields}; a positional builder assumed {fields}")
+    return partial(tuple.__new__, cls)
