@@ -7,6 +7,7 @@ every Result leaves through one of them.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 from collections.abc import Mapping as _AnyMapping
@@ -67,9 +68,12 @@ class Verifier:
             raise ConfigError(f"max_div must be a non-negative int, not {max_div!r}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ConfigError(f"threads must be a positive int, not {threads!r}")
+        if type(reload) is not bool:
+            raise ConfigError(f"reload must be True or False, not {reload!r}")
         if store is None:
             if trust_anchors is None:
                 raise ConfigError("trust_anchors is required (no implicit system roots)")
+            _check_store_options(cert_options)
             options = dict(trust_anchors=trust_anchors, certificates=certificates, crls=crls, cache_dir=cache_dir,
                            allow_http=allow_http, profile=profile, **cert_options)
             store = CertStore(**options)
@@ -216,3 +220,14 @@ class Verifier:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="manverify")
                 self._pool_pid = os.getpid()
             return self._pool
+
+
+def _check_store_options(names: Mapping[str, Any]) -> None:
+    """A misspelt option is a ConfigError naming it (Python's own TypeError would name neither the
+    option nor where it goes). A CertStore taking **options names unknown ones itself."""
+    params = inspect.signature(CertStore).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(names) - set(params))
+    if unknown:
+        raise ConfigError(f"unknown Verifier/CertStore option(s) {', '.join(unknown)}")

@@ -263,11 +263,27 @@ def test_caller_mistakes_raise(verifier, signer):
         (dict(trust_anchors=[b"x"], max_age=0), "max_age"),
         (dict(trust_anchors=[b"x"], max_age="60"), "max_age"),
         (dict(trust_anchors=[b"x"], threads=0), "threads"),
+        (dict(trust_anchors=[b"x"], threads=True), "threads"),
+        (dict(trust_anchors=[b"x"], threads="2"), "threads"),
+        (dict(trust_anchors=[b"x"], max_age=float("nan")), "max_age"),
+        (dict(trust_anchors=[b"x"], max_age=float("inf")), "max_age"),
+        (dict(trust_anchors=[b"x"], allow_div="no"), "allow_div"),
+        (dict(trust_anchors=[b"x"], max_div=True), "max_div"),
+        (dict(trust_anchors=[b"x"], reload="yes"), "reload"),
+        (dict(store="/etc/certs"), "store must be a CertStore"),
     ],
 )
 def test_config_mistakes_raise(kwargs, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as e:
         Verifier(**kwargs)
+    assert isinstance(e.value, ValueError) and isinstance(e.value, TypeError)
+
+
+def test_misspelt_option_is_a_config_error_naming_it(lab):
+    with pytest.raises(ConfigError, match="cache_dir_max_file"):
+        Verifier(trust_anchors=[lab.root.pem], cache_dir_max_file=3)
+    with pytest.raises(ConfigError, match="alow_div"):
+        Verifier(trust_anchors=[lab.root.pem], alow_div=False)
 
 
 def test_result_is_immutable(verifier, signer):
