@@ -111,18 +111,16 @@ def reaches(called: Optional[str], dest_tns: Sequence[str]) -> bool:
 
 # ---------------------------------------------------------------------- one header
 class Check:
-    """One header's progress through the checks (mutable only inside one verify call)."""
+    """One header's progress through the checks (mutable only inside one verify call). The class
+    attributes are the starting values: a check sets only what it finds."""
 
-    __slots__ = ("code", "detail", "ppt", "claims", "passport", "credential", "x5u")
-
-    def __init__(self) -> None:
-        self.code: Optional[int] = None
-        self.detail = ""
-        self.ppt: Optional[str] = None
-        self.claims: Optional[Claims] = None
-        self.passport: Optional[Passport] = None
-        self.credential: Optional[Credential] = None
-        self.x5u: Optional[str] = None
+    code: Optional[int] = None
+    detail = ""
+    ppt: Optional[str] = None
+    claims: Optional[Claims] = None
+    passport: Optional[Passport] = None
+    credential: Optional[Credential] = None
+    x5u: Optional[str] = None
 
     def fail(self, code: int, detail: str) -> "Check":
         self.code, self.detail = code, detail

@@ -27,6 +27,10 @@ ATTEST = ("A", "B", "C")
 # nothing any PASSporT extension defines nests deeper than a few levels (rcd's jcd: 4).
 MAX_JSON_BYTES = 8192
 MAX_JSON_DEPTH = 32
+MAX_JSON_CONTAINERS = 256  # arrays and objects in one segment (decoding thousands costs milliseconds)
+# Telephone numbers in one PASSporT's dest and div claims. Signers put one (a forked call a few);
+# each costs up to ~10 us to canonicalise, and ten headers of hundreds would cost tens of ms a call.
+MAX_CLAIM_NUMBERS = 32
 
 
 class PassportError(Exception):
@@ -97,25 +101,30 @@ def _no_constants(name):
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-# A JSON string (closed, or running to the end: the decoder refuses that later) or a bracket. Each
-# character is consumed once, so finding them all is linear whatever the text.
-_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.?)*(?:"|\Z)|[\[\]{}]', re.DOTALL)
+# A JSON string (closed, or running to the end: the decoder refuses that later). Each character is
+# consumed once, so removing them all is linear whatever the text.
+_STRING = re.compile(r'"(?:[^"\\]|\\.?)*(?:"|\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
 
 
-def _too_deep(text: str) -> bool:
-    """Whether arrays/objects nest deeper than MAX_JSON_DEPTH (brackets inside strings do not count)."""
+def _nesting_fault(text: str, what: str) -> Optional[str]:
+    """Why the arrays and objects of a JSON text are too many or nest too deep (brackets inside
+    strings do not count), or None; found without recursing: each round removes the innermost
+    pairs, one level of every branch."""
     if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:  # every real token: no scan at all
-        return False
-    depth = 0
-    for lexeme in _STRING_OR_BRACKET.findall(text):
-        c = lexeme[0]
-        if c == "[" or c == "{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                return True
-        elif c == "]" or c == "}":
-            depth -= 1
-    return False
+        return None
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    if len(brackets) > 2 * MAX_JSON_CONTAINERS:
+        return f"{what} has more than {MAX_JSON_CONTAINERS} arrays and objects"
+    for _ in range(MAX_JSON_DEPTH + 1):
+        if not brackets:
+            return None
+        inner_removed = _EMPTY_PAIR.sub("", brackets)
+        if len(inner_removed) == len(brackets):  # unbalanced: not JSON, the decoder says why
+            return None
+        brackets = inner_removed
+    return f"{what} is nested deeper than {MAX_JSON_DEPTH} levels"
 
 
 def _json_object(raw: bytes, what: str) -> Dict[str, Any]:
@@ -127,8 +136,9 @@ def _json_object(raw: bytes, what: str) -> Dict[str, Any]:
         raise PassportError(438, f"{what} is not UTF-8") from None
     # The decoder recurses once per level, and so would anything formatting a value later
     # (repr in an error detail) from a caller's deeper stack: refuse deep nesting first.
-    if _too_deep(text):
-        raise PassportError(438, f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+    fault = _nesting_fault(text, what)
+    if fault:
+        raise PassportError(438, fault)
     try:
         # scan_once is decode() minus the whitespace skipping; most tokens have none.
         obj, end = _DECODER.scan_once(text, 0)
@@ -373,6 +383,9 @@ def _meaning(ppt: str, iat: Any, orig: Any, dests: Any, attest: Any = None, orig
     origid are judged for ppt "shaken" only. PassportError (438) names the first wrong value."""
     if type(iat) is not int:  # bool is an int subclass; floats and strings are not NumericDate ints
         raise PassportError(438, f"iat must be a JSON integer, not {type(iat).__name__} {iat!r}"[:120])
+    if len(dests) + len(divs) > MAX_CLAIM_NUMBERS:
+        raise PassportError(438, f"PASSporT dest and div carry {len(dests) + len(divs)} numbers "
+                                 f"(limit {MAX_CLAIM_NUMBERS})")
     orig_tn = _number(orig, "orig.tn")
     dest_tns = tuple(map(_dest_number, dests))
     if ppt == "shaken":

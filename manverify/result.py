@@ -4,7 +4,7 @@ Both are NamedTuples: immutable, cheap to build on the per-call path, and JSON-r
 """
 from __future__ import annotations
 
-from functools import partial
+from types import MethodType
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 from .errors import UsageError
@@ -108,4 +108,4 @@ def positional(cls: Any, *fields: str) -> Callable[[tuple], Any]:
     imported: adding or moving a field fails at import instead of silently shifting values."""
     if tuple(cls._fields) != fields:
         raise TypeError(f"{cls.__name__}'s fields are {cls._fields}; a positional builder assumed {fields}")
-    return partial(tuple.__new__, cls)
+    return MethodType(tuple.__new__, cls)

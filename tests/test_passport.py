@@ -256,10 +256,12 @@ def _nested(depth: int) -> bytes:
 
 
 @pytest.mark.parametrize("where", ["header", "claims"])
-def test_deep_nesting_is_refused_before_anything_recurses(where):
-    deep = b'{"alg":' + _nested(900) + b',"ppt":"shaken","typ":"passport","x5u":"u"}'
-    header, claims = (deep, CLAIMS) if where == "header" else (HDR, b'{"rcd":' + _nested(900) + b"}")
-    with pytest.raises(PassportError, match="nested deeper than") as e:
+@pytest.mark.parametrize("depth, message", [(33, "nested deeper than 32"), (200, "nested deeper than 32"),
+                                            (900, "more than 256 arrays and objects")])
+def test_deep_nesting_is_refused_before_anything_recurses(where, depth, message):
+    deep = b'{"alg":' + _nested(depth) + b',"ppt":"shaken","typ":"passport","x5u":"u"}'
+    header, claims = (deep, CLAIMS) if where == "header" else (HDR, b'{"rcd":' + _nested(depth) + b"}")
+    with pytest.raises(PassportError, match=message) as e:
         passport.decode(_token(header, claims))
     assert e.value.code == 438
 
@@ -267,6 +269,8 @@ def test_deep_nesting_is_refused_before_anything_recurses(where):
 def test_nesting_within_the_limit_still_decodes():
     p = passport.decode(_token(HDR, b'{"rcd":' + _nested(passport.MAX_JSON_DEPTH - 1) + b"}"))
     assert p.claims["rcd"]
+    p = passport.decode(_token(HDR, b'{"a":' + _nested(31) + b',"b":' + _nested(31) + b"}"))  # siblings
+    assert p.claims["a"] == p.claims["b"]
     # brackets inside strings are not nesting
     p = passport.decode(_token(HDR, b'{"x":"' + b"[" * 500 + b'"}'))
     assert p.claims["x"] == "[" * 500
@@ -298,9 +302,9 @@ def test_decoded_header_is_immutable():
 def test_header_memo_is_bounded_in_bytes():
     import tracemalloc
 
-    # 2,000 distinct junk headers, each near the Identity header's cap, of the shape that costs
-    # the most memory per byte when decoded (a list of empty lists).
-    junk = [b'{"j":[' + b",".join([b"[]"] * 1900) + b'],"n":%d}' % i for i in range(2000)]
+    # 2,000 distinct junk headers, each near the Identity header's cap, of a shape that costs much
+    # memory per byte when decoded (hundreds of distinct member names).
+    junk = [b"{" + b",".join(b'"m%d":%d' % (k, i) for k in range(600)) + b"}" for i in range(2000)]
     tokens = [_token(h, CLAIMS) for h in junk]
     passport.decode(tokens[0])
     tracemalloc.start()
@@ -327,3 +331,23 @@ def test_alg_is_pinned_before_the_signature_shape(header, code, message):
     with pytest.raises(PassportError, match=message) as e:
         passport.decode(_token(canonical_json(header), CLAIMS, b"\x01" * 32))
     assert e.value.code == code
+
+
+def test_too_many_numbers_in_a_passport_are_refused():
+    many = _claims(dest={"tn": [str(33100000000 + i) for i in range(passport.MAX_CLAIM_NUMBERS + 1)]})
+    with pytest.raises(PassportError, match="limit 32") as e:
+        passport.check_claims(many, "shaken")
+    assert e.value.code == 438
+    base = {"dest": {"tn": ["33611111111"] * 16}, "iat": 1, "orig": {"tn": "33612345678"}}
+    with pytest.raises(PassportError, match="33 numbers"):
+        passport.check_claims(dict(base, div={"tn": ["33198765432"] * 17}), "div")
+    assert len(passport.check_claims(dict(base, div={"tn": ["33198765432"] * 16}), "div").div_tns) == 16
+
+
+def test_too_many_arrays_and_objects_are_refused():
+    wide = b'{"x":[' + b",".join([b"[]"] * passport.MAX_JSON_CONTAINERS) + b"]}"
+    with pytest.raises(PassportError, match="more than 256 arrays and objects") as e:
+        passport.decode(_token(HDR, wide))
+    assert e.value.code == 438
+    fits = b'{"x":[' + b",".join([b"[]"] * (passport.MAX_JSON_CONTAINERS - 2)) + b"]}"
+    assert len(passport.decode(_token(HDR, fits)).claims["x"]) == passport.MAX_JSON_CONTAINERS - 2
