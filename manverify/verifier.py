@@ -7,7 +7,6 @@ every Result leaves through one of them.
 """
 from __future__ import annotations
 
-import inspect
 import os
 import threading
 from collections.abc import Mapping as _AnyMapping
@@ -15,8 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import checks, es256
-from .certs import CertStore
-from .certs.store import PROFILES
+from .certs import PROFILES, CertStore
 from .errors import ConfigError, UsageError
 from .passport import decode_shaken, decode_shaken_many
 from .reload import Watch, config_files
@@ -73,7 +71,6 @@ class Verifier:
         if store is None:
             if trust_anchors is None:
                 raise ConfigError("trust_anchors is required (no implicit system roots)")
-            _check_store_options(cert_options)
             options = dict(trust_anchors=trust_anchors, certificates=certificates, crls=crls, cache_dir=cache_dir,
                            allow_http=allow_http, profile=profile, **cert_options)
             store = CertStore(**options)
@@ -221,13 +218,3 @@ class Verifier:
                 self._pool_pid = os.getpid()
             return self._pool
 
-
-def _check_store_options(names: Mapping[str, Any]) -> None:
-    """A misspelt option is a ConfigError naming it (Python's own TypeError would name neither the
-    option nor where it goes). A CertStore taking **options names unknown ones itself."""
-    params = inspect.signature(CertStore).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    unknown = sorted(set(names) - set(params))
-    if unknown:
-        raise ConfigError(f"unknown Verifier/CertStore option(s) {', '.join(unknown)}")
