@@ -22,6 +22,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if getattr(args, "func", None) is not _bench:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.rest = extra + args.rest
+    if args.version:
+        print(_version())
+        return EXIT_OK
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
@@ -52,8 +55,16 @@ def _closed_pipe() -> int:
     return EXIT_CLOSED_PIPE
 
 
+def _version() -> str:
+    from . import __version__, es256
+
+    reason = es256.backend_reason()
+    return f"manverify {__version__}, signature backend {es256.backend()}" + (f" ({reason})" if reason else "")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="manverify", description="STIR/SHAKEN and MAN call verification")
+    p.add_argument("--version", action="store_true", help="print the version and the signature backend")
     sub = p.add_subparsers(metavar="COMMAND")
 
     d = sub.add_parser("demo", help="sign and verify a few thousand calls on an embedded lab PKI")

@@ -19,6 +19,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from itertools import accumulate
+from pathlib import Path
 from typing import Optional, Sequence
 
 from cryptography.exceptions import InvalidSignature
@@ -29,10 +30,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .errors import ConfigError, EngineError, InvalidKey
 
-try:  # the C engine is optional: a source checkout without a compiler still works
+try:  # the C engine is optional: an install without a compiler still works
     from ._native import ffi as _ffi, lib as _lib
-except ImportError:  # pragma: no cover - exercised by the no-native CI job
+    _NO_NATIVE = ""
+except ImportError as e:  # pragma: no cover - exercised by the no-compiler CI step
     _ffi = _lib = None
+    _skipped = Path(__file__).with_name("_native_skipped.txt")  # left by setup.py when it skipped the build
+    _NO_NATIVE = (f"the native engine was not built at install time: {_skipped.read_text().strip()}"
+                  if _skipped.exists() else f"manverify._native does not import: {e}")
 
 _N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
@@ -303,6 +308,13 @@ def backends() -> list:
 def backend() -> str:
     """The backend in use: "native" or "cryptography"."""
     return _BACKEND
+
+
+def backend_reason() -> Optional[str]:
+    """Why the backend is not "native", in words for an operator; None when it is."""
+    if _BACKEND == "native":
+        return None
+    return "MANVERIFY_BACKEND=cryptography" if _lib is not None else _NO_NATIVE
 
 
 def native_info() -> Optional[dict]:
