@@ -33,8 +33,11 @@ def test_version_names_the_backend_in_use():
 
 
 def test_version_says_why_the_engine_is_missing():
-    assert _version(block_native=True).startswith(
-        f"manverify {__version__}, signature backend cryptography (manverify._native does not import: ")
+    out = _version(block_native=True)
+    assert out.startswith(f"manverify {__version__}, signature backend cryptography (")
+    # an engine that is there but does not import, or (an install without a compiler) never built
+    why = "manverify._native does not import: " if es256._lib is not None else "the native engine was not built"
+    assert out.split(" (", 1)[1].startswith(why)
 
 
 def test_version_says_when_the_backend_is_forced():
@@ -71,8 +74,10 @@ def test_without_a_compiler_the_build_succeeds_as_pure_python_and_says_why(tree)
     run = _build(tree, CC="false")
     assert run.returncode == 0, run.stderr
     said = [line for line in run.stderr.splitlines() if line.startswith("manverify:")]
-    assert said == ["manverify: native engine not built (C compiler 'false' cannot compile a file including "
-                    "Python.h: returned non-zero exit status 1); installing pure Python, signatures use cryptography"]
+    assert len(said) == 1, run.stderr  # one line, whatever setuptools says about the compiler's failure
+    assert said[0].startswith("manverify: native engine not built (C compiler 'false' cannot compile a file "
+                              "including Python.h: ")
+    assert said[0].endswith("); installing pure Python, signatures use cryptography")
     assert not list((tree / "manverify").glob("_native*.so"))
     assert "C compiler 'false'" in (tree / "manverify" / "_native_skipped.txt").read_text()
 
