@@ -309,6 +309,19 @@ def test_the_rate_limit_counts_what_it_held_back(caplog):
         "x5u a is dead (3 more like it in the last 60 s not logged)", "x5u c is dead", "x5u b is dead"]
 
 
+def test_distinct_keys_together_are_capped_per_interval(caplog):
+    clock = [0.0]
+    limited = RateLimited(logging.getLogger("manverify.test"), interval=60, burst=3, clock=lambda: clock[0])
+    with caplog.at_level(logging.WARNING, logger="manverify"):
+        for i in range(10):  # ten distinct junk URLs in one minute: three get through
+            limited.warning(f"https://junk{i}.invalid/", "x5u %s is dead", i)
+        clock[0] = 61.0
+        limited.warning("https://junk5.invalid/", "x5u %s is dead", 5)
+    assert [r.getMessage() for r in caplog.records] == [
+        "x5u 0 is dead", "x5u 1 is dead", "x5u 2 is dead",
+        "x5u 5 is dead (1 more like it in the last 60 s not logged)"]
+
+
 def test_crl_trouble_is_logged_when_failing_open(lab, caplog):
     x5u = "https://certs.example.fr/crl.pem"
     signer = pki.make_signer(lab.intermediate, now=NOW, crl_url="http://crl.example.fr/ca.crl")
