@@ -166,14 +166,6 @@ class Passport(NamedTuple):
     signing_input: bytes
     signature: bytes
 
-    @property
-    def ppt(self) -> Optional[str]:
-        return self.header.get("ppt")
-
-    @property
-    def x5u(self) -> Optional[str]:
-        return self.header.get("x5u")
-
 
 class FrozenObject(dict):
     """A decoded JSON object that cannot be changed: a JOSE header is shared by every call that
@@ -387,7 +379,7 @@ def _meaning(ppt: str, iat: Any, orig: Any, dests: Any, attest: Any = None, orig
         raise PassportError(438, f"PASSporT dest and div carry {len(dests) + len(divs)} numbers "
                                  f"(limit {MAX_CLAIM_NUMBERS})")
     orig_tn = _number(orig, "orig.tn")
-    dest_tns = tuple(map(_dest_number, dests))
+    dest_tns = tuple([_number(v, "dest.tn") for v in dests])
     if ppt == "shaken":
         if attest not in ATTEST:
             raise PassportError(438, f"attest {attest!r} is not A, B or C"[:120])
@@ -395,15 +387,8 @@ def _meaning(ppt: str, iat: Any, orig: Any, dests: Any, attest: Any = None, orig
             raise PassportError(438, "origid is not a non-empty string")
     else:
         attest = origid = None
-    return _claims((orig_tn, dest_tns, iat, attest, origid, tuple(map(_div_number, divs)) if divs else ()))
-
-
-def _dest_number(value: Any) -> str:
-    return _number(value, "dest.tn")
-
-
-def _div_number(value: Any) -> str:
-    return _number(value, "div.tn")
+    div_tns = tuple([_number(v, "div.tn") for v in divs]) if divs else ()
+    return _claims((orig_tn, dest_tns, iat, attest, origid, div_tns))
 
 
 _claims = positional(Claims, "orig_tn", "dest_tns", "iat", "attest", "origid", "div_tns")
@@ -437,10 +422,11 @@ def claims_from_scan(fields: List[str], iat: int) -> Optional[Claims]:
 
 # (header segment, info URL) pairs whose header passed check_header for ppt "shaken".
 _shaken_headers = _Memo(limit=512 * 1024, largest=2048)
+_shaken_known = _shaken_headers.entries  # the same dict for good (emptied, never replaced): one lookup less
 
 
 def _shaken_header(h64: str, info: str) -> bool:
-    if (h64, info) in _shaken_headers.entries:
+    if (h64, info) in _shaken_known:
         return True
     try:
         if check_header(_header(h64), info=info, ppt_param="shaken") != "shaken":
