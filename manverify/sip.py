@@ -28,6 +28,7 @@ from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tup
 
 from . import identity as _identity
 from . import tn
+from .checks import header_text
 from .errors import UsageError
 from .passport import PassportError, check_claims, check_header, decode
 from .policy import Decision, Policy
@@ -377,9 +378,7 @@ def check_format(values: Iterable[str]) -> Result:
     first: Optional[Result] = None
     for v in values[:10]:
         try:
-            if len(v) > _identity.MAX_HEADER_BYTES or not v.isascii():
-                raise PassportError(438, "Identity header is oversized or not ASCII")
-            h = _identity.parse(v)
+            h = _identity.parse(header_text(v))
             if h.info is None:
                 raise PassportError(436, "Identity header has no info parameter")
             if h.compact:

@@ -308,3 +308,13 @@ def test_sip_check_and_verify_agree_on_the_calling_number(good, verifier, form):
     d = sip.check(request(f"From: <{uri}>;tag=1", TO, f"Identity: {good}"), verifier, now=NOW)
     direct = verifier.verify(good, orig=f"<{uri}>", dest=f"<tel:{DEST}>", now=NOW)
     assert (d.result.ok, d.result.sip_code) == (direct.ok, direct.sip_code), (d.detail, direct.detail)
+
+
+@pytest.mark.parametrize("value", ["A" * 9000 + ".B.C;info=<https://x/y>;alg=ES256;ppt=shaken",
+                                   "é.é.é;info=<https://x/y>;alg=ES256;ppt=shaken"], ids=["oversized", "non-ASCII"])
+def test_transit_judges_header_text_as_the_verifier_does(verifier, value):
+    """One rule for an acceptable Identity value (size, ASCII): the transit role's format check
+    gives the verifier's own verdict and words."""
+    transit = sip.check_format([value])
+    verified = verifier.verify(value, orig=ORIG, dest=DEST, now=NOW)
+    assert (transit.sip_code, transit.detail) == (verified.sip_code, verified.detail) == (438, verified.detail)
