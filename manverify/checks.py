@@ -239,7 +239,10 @@ def common_shape(value: Any, orig: Any, dest: Any, date: Any, now: Any, rules: R
         return None
     if now is None:
         now = time.time()
-    elif type(now) is not int and type(now) is not float:
+    elif type(now) is float:
+        if now - now != 0.0:  # inf or NaN: the general path says why
+            return None
+    elif type(now) is not int or not -_MAX_NOW < now < _MAX_NOW:
         return None
     if date is not None:
         when = parse_date(date) if type(date) is str else None
@@ -254,6 +257,7 @@ def common_shape(value: Any, orig: Any, dest: Any, date: Any, now: Any, rules: R
     return _shape((common[0], common[1], orig, dest, float(now)))
 
 
+_MAX_NOW = 2 ** 63  # an int `now` the common path takes as it is; beyond, the general path says why
 _shape = positional(Shape, "token", "info", "orig", "dest", "now")
 
 
@@ -320,6 +324,13 @@ def read_call(orig: Any, dest: Any, date: Any, now: Any) -> Call:
         now = time.time()
     elif isinstance(now, bool) or not isinstance(now, (int, float)):
         raise UsageError(f"now must be epoch seconds (int or float), not {type(now).__name__}")
+    else:
+        try:
+            now = float(now)
+        except OverflowError:
+            now = float("inf")
+        if now - now != 0.0:  # inf or NaN: every freshness check would pass or fail at random
+            raise UsageError(f"now must be a finite number of epoch seconds, not {now!r}")
     when, error = None, ""
     if date is not None:
         when = parse_date(date)
@@ -329,7 +340,7 @@ def read_call(orig: Any, dest: Any, date: Any, now: Any) -> Call:
         orig=calling_number(orig) if orig is not None else None,
         dest=called_number(dest) if dest is not None else None,
         date=when,
-        now=float(now),
+        now=now,
         date_error=error,
     )
 
@@ -430,8 +441,8 @@ _dates: dict = {}  # Date header value -> epoch (or None): every call in the sam
 
 def parse_date(value: str) -> Optional[float]:
     """Epoch seconds of an RFC 1123 Date header value, or None (memoised: calls share the second)."""
-    if len(value) > 64:  # an RFC 1123 date is 29 characters: junk is parsed, not remembered
-        return _parse_date(value)
+    if len(value) > 64:  # an RFC 1123 date is 29 characters; email.utils costs ms on a long value
+        return None
     when = _dates.get(value, _dates)
     if when is _dates:
         when = _parse_date(value)

@@ -239,6 +239,28 @@ def test_verify_many_keeps_order_and_matches_verify(verifier, signer):
     assert [r.sip_code for r in out[:8]] == [403, None, None, None, None, None, None, 403]
 
 
+@pytest.mark.parametrize("now", [10 ** 400, float("nan"), float("inf"), -float("inf")])
+def test_a_now_that_is_no_time_is_a_usage_error(verifier, signer, now):
+    # 10**400 used to escape as OverflowError from float(); NaN made every freshness check false
+    value = signer.sign(ORIG, DEST, iat=NOW)
+    with pytest.raises(UsageError, match="now must be"):
+        verifier.verify(value, orig=ORIG, dest=DEST, now=now)
+    with pytest.raises(UsageError, match="now must be"):
+        verifier.verify_many([dict(identity=value, orig=ORIG, dest=DEST, now=now)])
+
+
+def test_a_date_header_longer_than_any_rfc1123_date_is_refused_unparsed(verifier, signer, monkeypatch):
+    # email.utils spends milliseconds on a long value: it is not asked at all
+    from manverify import checks
+
+    asked = []
+    monkeypatch.setattr(checks, "_parse_date", lambda v: asked.append(v))
+    date = "Sat, 05 Dec 2026 12:00:00 GMT" + " " * 40 + "x" * 8000
+    r = verifier.verify(signer.sign(ORIG, DEST, iat=NOW), date=date, **GOOD)
+    assert (r.sip_code, asked) == (400, [])
+    assert "is not an RFC 1123 date" in r.detail
+
+
 def test_caller_mistakes_raise(verifier, signer):
     with pytest.raises(UsageError):
         verifier.verify(123, **GOOD)
