@@ -301,6 +301,8 @@ def check(
     req = parse(request, ruri=ruri)
     pai_numbers = [_number(v) for v in req.pai]
     result, calling = _verify(req, pai_numbers, verifier, policy, now)
+    if policy.role != "transit":  # a transit hop checks format only: no verification to count
+        verifier._count(result)  # once per request, whatever _verify tried
     decision = policy.decide(result, entry=entry, calling=calling, bypass=req.bypass)
     if decision.reject:
         return decision
@@ -317,10 +319,10 @@ def _verify(req: Request, pai_numbers: List[Optional[str]], verifier, policy: Po
     if policy.role == "transit":
         return check_format(req.identity), calling
     if not req.identity:
-        return verifier.verify(None), calling  # the verifier's 428, counted with its other verdicts
+        return verifier._decide(None), calling  # the verifier's own 428
     identity = list(req.identity)
     dest = _first_number((req.to,), 20) or _first_number((req.ruri,), 20)
-    result = verifier.verify(identity, orig=orig if orig is not None else _first_present(req),
+    result = verifier._decide(identity, orig=orig if orig is not None else _first_present(req),
                              dest=dest if dest is not None else (req.to or req.ruri), date=req.date, now=now)
     if result.ok or not (result.orig_tn or result.dest_tns):
         return result, calling
@@ -332,7 +334,7 @@ def _verify(req: Request, pai_numbers: List[Optional[str]], verifier, policy: Po
     alt_orig = result.orig_tn if result.orig_tn != orig and result.orig_tn in origs else None
     alt_dest = next((n for n in dests if n != dest and n in result.dest_tns), None)
     if alt_orig is not None or alt_dest is not None:
-        retry = verifier.verify(identity, orig=alt_orig or orig, dest=alt_dest or dest, date=req.date, now=now)
+        retry = verifier._decide(identity, orig=alt_orig or orig, dest=alt_dest or dest, date=req.date, now=now)
         if retry.ok:
             return retry, alt_orig or calling
     return result, calling

@@ -115,6 +115,11 @@ class Verifier:
         """Verify one call. Never raises for call data; raises UsageError for wrong argument types,
         and EngineError when the native engine refuses its own arguments (a fault in manverify or
         its build, never a verdict: answer 500 and log it)."""
+        return self._stats.record(self._decide(identity, orig, dest, date, now))
+
+    def _decide(self, identity, orig=None, dest=None, date=None, now=None) -> Result:
+        # verify() without counting: sip.check may verify one request twice (with its other
+        # number) and counts only the verdict it keeps, through _count().
         rules = self.rules
         shape = _common_shape(identity, orig, dest, date, now, rules)
         if shape is not None:
@@ -123,8 +128,11 @@ class Verifier:
                 c, signing_input, signature = common
                 if c.code is None:
                     c.signature_checked(es256.verify(c.credential.key, signing_input, signature))
-                return self._stats.record(_common_result(c))
-        return self._stats.record(self._verify_general(identity, orig, dest, date, now))
+                return _common_result(c)
+        return self._verify_general(identity, orig, dest, date, now)
+
+    def _count(self, result: Result) -> Result:
+        return self._stats.record(result)
 
     def _verify_general(self, identity, orig, dest, date, now) -> Result:
         call, found, early = checks.prepare(identity, orig, dest, date, now, self.rules)

@@ -318,3 +318,18 @@ def test_transit_judges_header_text_as_the_verifier_does(verifier, value):
     transit = sip.check_format([value])
     verified = verifier.verify(value, orig=ORIG, dest=DEST, now=NOW)
     assert (transit.sip_code, transit.detail) == (verified.sip_code, verified.detail) == (438, verified.detail)
+
+
+def test_every_request_is_counted_once_whatever_was_tried(good, verifier):
+    # A PASSporT signed for the second PAI is verified twice (first with the first PAI); a request
+    # that cannot be read is answered before any verification; a transit hop verifies nothing.
+    from manverify import Verifier
+
+    v = Verifier(store=verifier.store)
+    retried = request(FROM, TO, "P-Asserted-Identity: <sip:+33199999999@h>", f"P-Asserted-Identity: <tel:{ORIG}>",
+                      f"Identity: {good}")
+    assert not sip.check(retried, v, now=NOW).reject
+    assert sip.check({"From": "<sip:+33612345678@h>\r\nX-Injected: 1", "Identity": good}, v, now=NOW).code == 400
+    assert sip.check(retried, v, Policy(role="transit"), now=NOW).code is None
+    s = v.stats()
+    assert (s["calls"], s["passed"], s["failed"], s["by_code"]) == (2, 1, 1, {"400": 1})
