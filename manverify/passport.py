@@ -379,7 +379,8 @@ def _meaning(ppt: str, iat: Any, orig: Any, dests: Any, attest: Any = None, orig
         raise PassportError(438, f"PASSporT dest and div carry {len(dests) + len(divs)} numbers "
                                  f"(limit {MAX_CLAIM_NUMBERS})")
     orig_tn = _number(orig, "orig.tn")
-    dest_tns = tuple([_number(v, "dest.tn") for v in dests])
+    # one dest is what signers send: a tuple of one, without a comprehension's frame
+    dest_tns = (_number(dests[0], "dest.tn"),) if len(dests) == 1 else tuple([_number(v, "dest.tn") for v in dests])
     if ppt == "shaken":
         if attest not in ATTEST:
             raise PassportError(438, f"attest {attest!r} is not A, B or C"[:120])
