@@ -198,9 +198,9 @@ class Policy:
                 return self._fail(code, result, "foreign-fixed", base)
             if kind == "mobile" and self.mask_foreign_mobile:
                 mask = self.role != "monitoring"
-                return Decision(CONTINUE, None, "", result.verstat, self._reason(code),
+                return Decision(CONTINUE, None, "", result.verstat, self.reason_header(code),
                                 mask=mask, rule="foreign-mobile-masked", **base)
-            return Decision(CONTINUE, None, "", result.verstat, self._reason(code),
+            return Decision(CONTINUE, None, "", result.verstat, self.reason_header(code),
                             rule="foreign-other", **base)
         if code == 428 and not self.require_identity:
             return Decision(CONTINUE, None, "", NOT_VALIDATED, rule="identity-optional", **base)
@@ -210,14 +210,15 @@ class Policy:
     def _fail(self, code: int, result: Result, rule: str, base: dict) -> Decision:
         if self.role == "monitoring":
             verstat = NOT_VALIDATED if code == 428 else FAILED
-            return Decision(CONTINUE, None, "", verstat, self._reason(code),
+            return Decision(CONTINUE, None, "", verstat, self.reason_header(code),
                             rule=f"monitor:{rule}", **base)
         return self._reject(code, rule, base)
 
     def _reject(self, code: int, rule: str, base: dict) -> Decision:
         return Decision(REJECT, code, REASONS.get(code, "Invalid Identity Header"), None, rule=rule, **base)
 
-    def _reason(self, code: int) -> str:
-        """A Reason header for a call that continues despite a failure (monitoring, or
-        international deliveries that are not interrupted)."""
+    def reason_header(self, code: int) -> str:
+        """The Reason header value naming a failure's code, in `reason_protocol`: on a call that
+        continues despite it (monitoring, international deliveries that are not interrupted),
+        and on a redirect server's rejection (manverify.integrations.redirect)."""
         return f'{self.reason_protocol};cause={code};text="{REASONS.get(code, "")}"'

@@ -1,4 +1,6 @@
-"""Kamailio app_python3 KEMI script: manverify verifies every initial INVITE.
+"""Kamailio app_python3 KEMI script: manverify verifies every initial INVITE, then rejects or
+relays it (kamailio.cfg), or, with "mode": "redirect" in the JSON, answers it with a 302 or the
+rejection (kamailio-redirect.cfg).
 
 app_python3 embeds Debian's /usr/bin/python3, not whatever `python` is on PATH, so manverify is
 installed in a virtual environment made with that interpreter:
@@ -30,8 +32,10 @@ if _CONFIG.get("venv"):
     sys.path[:] = [p for p in sys.path if p not in _before] + _before
 
 from manverify.integrations.kamailio import KemiApp  # noqa: E402 (needs the site dirs above)
+from manverify.integrations.redirect import RedirectApp  # noqa: E402
 
 
 def mod_init():
     """Called once by app_python3 in Kamailio's main process, before the workers fork."""
-    return KemiApp(_CONFIG, path=_PATH)  # path: the workers reload the file when it changes
+    app = RedirectApp if _CONFIG.get("mode") == "redirect" else KemiApp  # each refuses the other's mode
+    return app(_CONFIG, path=_PATH)  # path: the workers reload the file when it changes

@@ -21,6 +21,8 @@ Configuration (JSON object):
   entry             "national" (default) or "international": where calls enter by default
   international_sources  source addresses/networks ($si) whose calls are "international"
   next_hop          SIP URI every request is relayed to ($du); default: the Request-URI
+  mode              "relay" (default, KemiApp) or "redirect" (manverify.integrations.redirect:
+                    answer each INVITE with 302 or the rejection, never relay)
   venv              read by the KEMI script only: the virtual environment manverify is in
   log_decisions     log one line per INVITE decision (default false)
   log_level         manverify's own log records (logging.getLogger("manverify")) from this level
@@ -58,7 +60,7 @@ from ..reload import Watch, config_files
 
 _VERIFIER_KEYS = ("trust_anchors", "certificates", "crls", "cache_dir", "max_age", "allow_http", "profile")
 _KNOWN = set(_VERIFIER_KEYS) | {"verifier_options", "policy", "entry", "international_sources", "next_hop",
-                                "venv", "log_decisions", "log_level", "reload", "metrics"}
+                                "venv", "log_decisions", "log_level", "reload", "metrics", "mode"}
 RELOAD_INTERVAL = 1.0  # seconds between two looks at the configuration files, per worker
 
 
@@ -187,9 +189,12 @@ class KemiApp:
     """The object a KEMI script's mod_init() returns. `ksr` is the KSR module (tests pass a fake).
     `path`: the JSON file the configuration came from; with it, workers reload it on change."""
 
+    mode = "relay"  # the configuration's "mode" this class serves
+
     def __init__(self, config: Mapping[str, Any], ksr: Any = None, verifier_factory=build_verifier,
                  path: Optional[str] = None):
         self._setup = _setup(config)
+        self._check_mode(self._setup.config)
         self.path = path
         self._ksr = ksr
         self._factory = verifier_factory
@@ -200,6 +205,13 @@ class KemiApp:
         # Fail at start-up (in Kamailio's main process) on a bad trust configuration, rather than
         # in every worker on the first call. No thread starts here: Kamailio forks after this.
         verifier_factory(self._setup.config)
+
+    def _check_mode(self, config: Mapping[str, Any]) -> None:
+        """A configuration written for the other mode is refused, never served the wrong way."""
+        mode = config.get("mode", "relay")
+        if mode != self.mode:
+            raise ConfigError(f'mode {mode!r} is not served by {type(self).__name__}: "relay" is KemiApp, '
+                              '"redirect" is manverify.integrations.redirect.RedirectApp')
 
     # what the configuration in use says (one snapshot: self._setup)
     config = property(lambda self: self._setup.config)
@@ -311,6 +323,7 @@ class KemiApp:
     def _reread(self) -> _Setup:
         config = load_config(self.path)
         new = _setup(config)
+        self._check_mode(config)
         old = self._setup
         same = all(config.get(k) == old.config.get(k) for k in (*_VERIFIER_KEYS, "verifier_options"))
         if same and set(self._watch.changed) <= {self._watch.paths[0]}:  # only the JSON, not the trust
@@ -355,6 +368,18 @@ class KemiApp:
 
     def _decide(self, ksr) -> bool:
         """Verify the current INVITE; reply and return False, or apply the edits and return True."""
+        decision = self._decision(ksr)
+        if decision.reject:
+            ksr.sl.sl_send_reply(decision.code, decision.reason)
+            return False
+        for name in decision.remove_headers:
+            ksr.hdr.remove(name)
+        for name, value in decision.add_headers:
+            ksr.hdr.append(f"{name}: {value}\r\n")
+        return True
+
+    def _decision(self, ksr):
+        """manverify.sip.check() on the current INVITE, with this worker's configuration."""
         if time.monotonic() >= self._next_look:
             self.look()
         verifier = self.verifier()
@@ -365,14 +390,7 @@ class KemiApp:
             ksr.info("manverify: %s %s %s rule=%s verstat=%s detail=%s\n" % (
                 ksr.pv.get("$ci"), decision.action, decision.code or "", decision.rule,
                 decision.verstat, decision.detail))
-        if decision.reject:
-            ksr.sl.sl_send_reply(decision.code, decision.reason)
-            return False
-        for name in decision.remove_headers:
-            ksr.hdr.remove(name)
-        for name, value in decision.add_headers:
-            ksr.hdr.append(f"{name}: {value}\r\n")
-        return True
+        return decision
 
     @staticmethod
     def _message(ksr):

@@ -55,6 +55,9 @@ _IGNORE = shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", ".venv*"
                                  ".pytest_cache", ".hypothesis", ".benchmarks", "*.so", "*.o", "_build")
 
 
+_BUILT: List[Path] = []  # the venv this test process built: one per session, not per module
+
+
 def build_venv(dest: Path) -> Path:
     """A venv of Debian's /usr/bin/python3 (the interpreter app_python3 embeds) with this checkout
     installed in it, non-editable. The tree is copied first so the build never writes into the
@@ -62,6 +65,8 @@ def build_venv(dest: Path) -> Path:
     ready = os.environ.get("MANVERIFY_E2E_VENV")
     if ready:
         return Path(ready)
+    if _BUILT and _BUILT[0].exists():
+        return _BUILT[0]
     src = dest.parent / "manverify-src"
     shutil.copytree(ROOT, src, ignore=_IGNORE)
     subprocess.run([DEBIAN_PYTHON, "-m", "venv", str(dest)], check=True, timeout=120)
@@ -69,6 +74,7 @@ def build_venv(dest: Path) -> Path:
                          capture_output=True, text=True, timeout=600)
     if pip.returncode != 0:
         raise RuntimeError(f"pip install into the Debian-python venv failed:\n{pip.stdout}\n{pip.stderr}")
+    _BUILT[:] = [dest]
     return dest
 
 
@@ -229,10 +235,11 @@ class SippUAS:
 
 
 def run_uac(workdir: Path, target_port: int, csv: Path, calls: int, rate: float = 50, timeout: float = 60,
-            name: str = "uac", extra: Sequence[str] = (), logs: bool = True) -> subprocess.CompletedProcess:
-    """SIPp sending `calls` INVITEs from csv (uac_identity.xml) to 127.0.0.1:target_port."""
+            name: str = "uac", extra: Sequence[str] = (), logs: bool = True,
+            scenario: str = "uac_identity.xml") -> subprocess.CompletedProcess:
+    """SIPp sending `calls` INVITEs from csv (scenarios/`scenario`) to 127.0.0.1:target_port."""
     port = free_udp_port()
-    args = [SIPP, f"127.0.0.1:{target_port}", "-sf", str(SCENARIOS / "uac_identity.xml"), "-inf", str(csv),
+    args = [SIPP, f"127.0.0.1:{target_port}", "-sf", str(SCENARIOS / scenario), "-inf", str(csv),
             "-i", "127.0.0.1", "-p", str(port), "-m", str(calls), "-r", str(rate), "-nostdin",
             "-timeout", f"{int(timeout)}s", "-timeout_error", "-recv_timeout", "8000",
             *(["-trace_logs", "-log_file", str(workdir / f"{name}-codes.log")] if logs else []),
@@ -298,7 +305,7 @@ def write_csv(path: Path, rows: Sequence[Sequence[str]]) -> Path:
     return path
 
 
-def write_manverify_config(path: Path, *, venv: Path, root_pem: Path, cache_dir: Path, next_hop: str,
+def write_manverify_config(path: Path, *, venv: Path, root_pem: Path, cache_dir: Path, next_hop: Optional[str],
                            policy: Optional[dict] = None, **extra) -> Path:
     config = {
         "venv": str(venv),
@@ -307,9 +314,10 @@ def write_manverify_config(path: Path, *, venv: Path, root_pem: Path, cache_dir:
         "allow_http": True,  # lab: the x5u server is http on 127.0.0.1
         "max_age": 60,
         "policy": policy or {"role": "terminating"},
-        "next_hop": next_hop,
         "log_decisions": True,
     }
+    if next_hop is not None:  # none for a redirect server
+        config["next_hop"] = next_hop
     config.update(extra)
     path.write_text(json.dumps(config, indent=2))
     return path
