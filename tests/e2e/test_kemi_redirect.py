@@ -123,6 +123,16 @@ def test_verified_invite_is_redirected_with_verstat(app, signer):
     assert added == [f"P-Asserted-Identity: <sip:{ORIG}@h;verstat=TN-Validation-Passed>\r\n"]
 
 
+def test_masked_international_call_carries_privacy_in_the_contact(verifier):
+    app = RedirectApp({"mode": "redirect", "trust_anchors": ["unused"], "international_sources": ["198.51.100.0/24"]},
+                      verifier_factory=lambda config: verifier)
+    ksr, reply, added = _route(app, invite(f"P-Asserted-Identity: <sip:{ORIG}@h>"), **{"$si": "198.51.100.7"})
+    assert reply == (302, "Moved Temporarily")
+    assert "Privacy: id\r\n" in added and 'Reason: SIP;cause=428;text="Use Identity Header"\r\n' in added
+    (uri,), = [args[1:] for name, args in ksr.calls if name == "pv.sets"]
+    assert uri.endswith("&Privacy=id") and "verstat%3DNo-TN-Validation%3E&Reason=SIP%3Bcause%3D428" in uri
+
+
 def test_failed_invite_is_rejected_with_code_and_reason(app):
     ksr, reply, added = _route(app, invite())
     assert "pv.sets" not in ksr.names()
