@@ -11,13 +11,8 @@ KemiApp(config) from mod_init(). Kamailio then calls, in every SIP worker proces
                             other requests are relayed unchanged
   ksr_reply_route, ksr_onsend_route → defined because tm calls them when relaying
 
-Configuration (JSON object):
-  trust_anchors     list of PEM file paths (required)
-  certificates      directory of the MAN local copy, or {x5u: pem file path}
-  crls, cache_dir, max_age, allow_http, profile   as manverify.Verifier; cache_dir is shared by
-                    every worker, so one fetch serves them all
-  verifier_options  extra Verifier/CertStore keywords (e.g. {"allow_loopback": true})
-  policy            manverify.policy.Policy settings, e.g. {"role": "monitoring"}
+Configuration (JSON object): the keys every integration reads (manverify.config: trust_anchors,
+certificates, crls, cache_dir, max_age, allow_http, profile, verifier_options, policy), and:
   entry             "national" (default) or "international": where calls enter by default
   international_sources  source addresses/networks ($si) whose calls are "international"
   next_hop          SIP URI every request is relayed to ($du); default: the Request-URI
@@ -45,7 +40,6 @@ from __future__ import annotations
 
 import collections
 import ipaddress
-import json
 import logging
 import os
 import threading
@@ -56,45 +50,15 @@ from typing import Any, Mapping, NamedTuple, Optional, Tuple
 from .. import sip
 from ..errors import ConfigError
 from ..policy import ENTRIES, Policy
-from ..reload import Watch, config_files
+from ..config import build_policy, build_verifier, check_keys, same_verifier
+from ..config import load as load_config
+from ..config import watched_files as _watched_files
+from ..reload import Watch
 
-_VERIFIER_KEYS = ("trust_anchors", "certificates", "crls", "cache_dir", "max_age", "allow_http", "profile")
-_KNOWN = set(_VERIFIER_KEYS) | {"verifier_options", "policy", "entry", "international_sources", "next_hop",
-                                "venv", "log_decisions", "log_level", "reload", "metrics", "mode"}
+_OWN = {"entry", "international_sources", "next_hop", "venv", "log_decisions", "log_level", "reload", "metrics",
+        "mode"}
 RELOAD_INTERVAL = 1.0  # seconds between two looks at the configuration files, per worker
-
-
-def load_config(path: str) -> dict:
-    """Read a JSON configuration file (ConfigError when it cannot be read)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot read the manverify Kamailio configuration {path}: {e}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a JSON object")
-    return data
-
-
-def build_verifier(config: Mapping[str, Any]):
-    """The Verifier a worker uses, from the configuration's verifier keys."""
-    from ..verifier import Verifier
-
-    kw = {k: config[k] for k in _VERIFIER_KEYS if k in config}
-    certs = kw.get("certificates")
-    if isinstance(certs, Mapping):  # {x5u: file} → {x5u: bytes}
-        loaded = {}
-        for url, path in certs.items():
-            try:
-                with open(path, "rb") as f:
-                    loaded[url] = f.read()
-            except (OSError, TypeError) as e:
-                raise ConfigError(f"certificates[{url!r}]: cannot read {path!r}: {e}") from None
-        kw["certificates"] = loaded
-    extra = config.get("verifier_options") or {}
-    if not isinstance(extra, Mapping):
-        raise ConfigError("verifier_options must be a JSON object")
-    return Verifier(**kw, **extra)
+__all__ = ["KemiApp", "KSRLogHandler", "build_verifier", "from_environment", "load_config"]
 
 
 class _Setup(NamedTuple):
@@ -111,14 +75,8 @@ class _Setup(NamedTuple):
 
 
 def _setup(config: Mapping[str, Any]) -> _Setup:
-    if not isinstance(config, Mapping):
-        raise ConfigError("the Kamailio integration needs a configuration mapping")
-    unknown = set(config) - _KNOWN
-    if unknown:
-        raise ConfigError(f"unknown configuration key(s) {sorted(unknown)}")
-    if "trust_anchors" not in config:
-        raise ConfigError("trust_anchors is required")
-    policy = Policy.from_dict(dict(config.get("policy") or {}))
+    check_keys(config, _OWN, "the Kamailio integration")
+    policy = build_policy(config)
     entry = config.get("entry", "national")
     if entry not in ENTRIES:
         raise ConfigError(f"entry must be one of {', '.join(ENTRIES)}")
@@ -138,12 +96,6 @@ def _setup(config: Mapping[str, Any]) -> _Setup:
         except ImportError:
             raise ConfigError("metrics needs prometheus_client: install manverify[metrics] in the venv") from None
     return _Setup(dict(config), policy, entry, international, next_hop, bool(config.get("log_decisions", False)), level)
-
-
-def _watched_files(path: str, config: Mapping[str, Any]):
-    options = config.get("verifier_options") or {}
-    return [path] + config_files(config.get("trust_anchors"), config.get("certificates"),
-                                 options.get("crl_signers") if isinstance(options, Mapping) else None)
 
 
 class KSRLogHandler(logging.Handler):
@@ -325,8 +277,7 @@ class KemiApp:
         new = _setup(config)
         self._check_mode(config)
         old = self._setup
-        same = all(config.get(k) == old.config.get(k) for k in (*_VERIFIER_KEYS, "verifier_options"))
-        if same and set(self._watch.changed) <= {self._watch.paths[0]}:  # only the JSON, not the trust
+        if same_verifier(config, old.config) and set(self._watch.changed) <= {self._watch.paths[0]}:  # only the JSON, not the trust
             return new._replace(verifier=old.verifier)
         return new._replace(verifier=self._factory(new.config))
 
