@@ -1,4 +1,4 @@
-"""The `manverify` command: demo, verify, report, sign, bench."""
+"""The `manverify` command: demo, verify, report, sign, serve, bench."""
 from __future__ import annotations
 
 import argparse
@@ -111,6 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--token", action="store_true", help="print the bare PASSporT, not the header value")
     s.set_defaults(func=_sign)
 
+    sv = sub.add_parser("serve", help="the STI verification/signing service for SBCs (HTTP)")
+    sv.add_argument("--config", metavar="FILE", help="the JSON configuration (keys: README, Serving SBCs)")
+    sv.add_argument("--lab-config", metavar="DIR",
+                    help="write a lab PKI and its configuration into DIR, print how to start it, exit")
+    sv.set_defaults(func=_serve)
+
     b = sub.add_parser("bench", help="side-by-side speed ratios on this machine", add_help=False)
     b.add_argument("rest", nargs=argparse.REMAINDER)
     b.set_defaults(func=_bench)
@@ -199,6 +205,20 @@ def _sign(args) -> int:
     else:
         print(signer.sign(args.orig, args.dest, args.attest, args.origid, args.iat))
     return EXIT_OK
+
+
+def _serve(args) -> int:
+    if bool(args.config) == bool(args.lab_config):
+        raise UsageError("serve needs --config FILE (or --lab-config DIR to make a lab one)")
+    if args.lab_config:
+        from .serve import lab
+
+        path = lab.write(args.lab_config)
+        print(f"lab configuration written: {path}\nstart it with: manverify serve --config {path}")
+        return EXIT_OK
+    from .serve import run
+
+    return run(args.config)
 
 
 def _bench(args) -> int:

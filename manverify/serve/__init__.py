@@ -1,0 +1,111 @@
+"""`manverify serve --config FILE`: the STI verification (and signing) service SBCs call over HTTP.
+
+    POST /stir/v1/verification   ATIS-1000082 or 3GPP Ms body; answered in the request's dialect
+    POST /stir/v1/signing        only when a signer is configured
+    GET  /healthz  /readyz  /metrics
+
+The configuration is one JSON document: the keys every integration reads (manverify.config) plus
+`signer` and `server` (manverify.serve.settings). The HTTP server is uvicorn with its C parser
+(httptools) and uvloop, chosen by measurement (README, "Serving SBCs"); its supervisor runs
+`server.workers` processes on one listening socket, and:
+  SIGTERM / SIGINT  stop accepting, let in-flight requests finish, exit 0
+  SIGHUP            replace each worker by one built from the configuration as it is now, the
+                    new one ready before the old one stops (no request dropped; a configuration
+                    that cannot start keeps the old worker)
+Each worker also reloads the configuration and the trust files it names when they change
+(manverify.reload), without a restart. Workers share `cache_dir`, and PROMETHEUS_MULTIPROC_DIR
+(server.metrics_dir, or a fresh temporary directory) so /metrics answers the sum of all workers.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+
+from .. import config as _config
+from ..errors import ConfigError
+from . import settings
+
+log = logging.getLogger("manverify.serve")
+
+
+def run(path: str) -> int:
+    """Check the configuration, then serve until SIGTERM. ConfigError for a bad configuration."""
+    setup = settings.build(_config.load(path))  # every mistake now, before any worker starts
+    server = setup.server
+    try:
+        import prometheus_client  # noqa: F401 — /metrics
+        import uvicorn
+        from uvicorn.config import LOGGING_CONFIG
+    except ImportError:
+        raise ConfigError("manverify serve needs its HTTP server: pip install 'manverify[serve]'") from None
+    metrics_dir, own_dir = _metrics_dir(server)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    os.environ[_app().CONFIG_ENV] = os.path.abspath(path)
+    from . import protocol
+
+    os.environ[protocol.HEADER_TIME_ENV] = str(server.limits["header_time"])
+    os.environ[protocol.HEADER_BYTES_ENV] = str(server.limits["header"])
+    limits = server.limits
+    # uvicorn applies this in the supervisor and again in every worker it spawns: manverify's own
+    # records (reloads, refused configurations, fetch trouble, 500s) go to stderr with the pid.
+    log_config = dict(LOGGING_CONFIG, disable_existing_loggers=False)
+    log_config["formatters"] = dict(LOGGING_CONFIG["formatters"], manverify={
+        "format": "%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"})
+    log_config["handlers"] = dict(LOGGING_CONFIG["handlers"], manverify={
+        "class": "logging.StreamHandler", "formatter": "manverify", "stream": "ext://sys.stderr"})
+    log_config["loggers"] = dict(LOGGING_CONFIG["loggers"], manverify={
+        "handlers": ["manverify"], "level": logging.getLevelName(server.log_level), "propagate": False})
+    tls = {}
+    if server.tls_cert:
+        import ssl
+
+        tls = dict(ssl_certfile=server.tls_cert, ssl_keyfile=server.tls_key)
+        if server.client_ca:
+            tls.update(ssl_ca_certs=server.client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
+    try:
+        uvicorn.run(
+            "manverify.serve.app:from_environment", factory=True,
+            host=server.host, port=server.port, workers=server.workers,
+            http="manverify.serve.protocol:Protocol", loop="uvloop" if _has("uvloop") else "asyncio",
+            lifespan="on", access_log=False, server_header=False, date_header=True, log_config=log_config,
+            log_level=server.log_level, limit_concurrency=limits["connections"],
+            timeout_keep_alive=limits["keep_alive"], timeout_graceful_shutdown=limits["request_time"] + 5,
+            h11_max_incomplete_event_size=limits["header"], **tls)
+    finally:
+        if own_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _app():
+    from . import app
+
+    return app
+
+
+def _metrics_dir(server: settings.ServerSettings):
+    """The directory the workers' metrics files go to, emptied: (path, whether we made it)."""
+    if server.metrics_dir is None:
+        return tempfile.mkdtemp(prefix="manverify-metrics-"), True
+    os.makedirs(server.metrics_dir, exist_ok=True)
+    for name in os.listdir(server.metrics_dir):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(server.metrics_dir, name))
+    return server.metrics_dir, False
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def main(argv=None) -> int:  # python -m manverify.serve FILE
+    try:
+        return run((argv or sys.argv[1:])[0])
+    except ConfigError as e:
+        print(f"manverify serve: {e}", file=sys.stderr)
+        return 2

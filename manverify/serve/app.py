@@ -1,0 +1,294 @@
+"""The HTTP application (ASGI): routing, callers' authentication, request limits, the two dialects.
+
+One App per worker process. It builds its Setup (manverify.serve.settings) at start-up, warms
+the certificate store's local copy, and from then on answers from whichever Setup is current:
+a reload (a changed configuration or trust file, looked at about once a second by
+manverify.reload) builds a complete new Setup and swaps it with one assignment, so a request is
+served by the old configuration or the new one, never a mix. A bad new file keeps the old one.
+
+Where the certificate store may fetch an x5u over the network (verifier_options "fetch": true,
+the default), verifications run on a small thread pool: a call waiting for a slow x5u waits
+there, not on the event loop, and other requests keep flowing. With "fetch": false (MAN's local
+copy, "without external requests") nothing on the per-call path waits, and verifications run on
+the event loop itself: the hop to a thread cost about a third of the CPU per request and halved
+the rate (benches/serve_load.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+
+from .. import config as _config
+from .. import tn
+from ..certs.model import CredentialError
+from ..errors import EngineError, Error
+from ..reload import Watch
+from . import dialects, settings
+
+log = logging.getLogger("manverify.serve")
+
+VERIFY, SIGN = "/stir/v1/verification", "/stir/v1/signing"
+HEALTH, READY, METRICS = "/healthz", "/readyz", "/metrics"
+_ROUTES = {VERIFY: "POST", SIGN: "POST", HEALTH: "GET", READY: "GET", METRICS: "GET"}
+_JSON = (b"content-type", b"application/json")
+THREADS = 4  # per worker: enough to keep serving while a few calls wait on an x5u fetch
+CONFIG_ENV = "MANVERIFY_SERVE_CONFIG"  # the configuration file a worker process reads
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str, headers: Tuple[Tuple[bytes, bytes], ...] = ()):
+        super().__init__(message)
+        self.status, self.headers = status, headers
+
+
+class App:
+    """The ASGI application of one worker. `path`: the configuration file (reloaded on change)."""
+
+    def __init__(self, path: str, setup: Optional[settings.Setup] = None):
+        self.path = path
+        self.setup = setup
+        self.ready = False
+        self.warmed = 0  # local copy entries loaded and usable at start-up (or the last reload)
+        self._watch: Optional[Watch] = None
+        self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="manverify-serve")
+
+    # ------------------------------------------------------------------ configuration
+    def start(self) -> None:
+        """Build the Setup (unless given), warm the local copy, start watching the files."""
+        if self.setup is None:
+            self.setup = settings.build(_config.load(self.path))
+        self._warm(self.setup)
+        if self.setup.server.reload:
+            self._watch = Watch(self._watched(self.setup), self._reread, self._use,
+                                f"manverify serve configuration {self.path}")
+        self.ready = True
+
+    def _warm(self, setup: settings.Setup) -> None:
+        usable = 0
+        for url, outcome in setup.verifier.store.warm().items():
+            if isinstance(outcome, CredentialError):
+                log.warning("local copy: %s is not usable: %s", url, outcome.detail)
+            else:
+                usable += 1
+        self.warmed = usable
+
+    def _watched(self, setup: settings.Setup) -> List[Any]:
+        signer = setup.config.get("signer") or {}
+        tls = (setup.config.get("server") or {}).get("tls") or {}
+        return _config.watched_files(self.path, setup.config, signer.get("key"), tls.get("client_ca"))
+
+    def _reread(self) -> settings.Setup:
+        config = _config.load(self.path)
+        old = self.setup
+        changed = set(self._watch.changed) - {self._watch.paths[0]}
+        keep = _config.same_verifier(config, old.config) and not changed
+        new = settings.build(config, (lambda c: old.verifier) if keep else _config.build_verifier)
+        if new.verifier is not old.verifier:
+            self._warm(new)
+        restart = [k for k in ("listen", "workers", "tls", "metrics_dir")
+                   if (config.get("server") or {}).get(k) != (old.config.get("server") or {}).get(k)]
+        if restart:
+            log.warning("server.%s changed: it takes effect at the next restart (SIGHUP or systemctl restart)",
+                        ", server.".join(restart))
+        return new
+
+    def _use(self, new: settings.Setup) -> None:
+        self.setup = new  # one assignment: a request sees the old Setup or the new one
+        paths = self._watched(new)
+        if [str(p) for p in paths] != [str(p) for p in self._watch.paths]:
+            self._watch = Watch(paths, self._reread, self._use, self._watch.what)
+
+    # ------------------------------------------------------------------ ASGI
+    async def __call__(self, scope: Dict[str, Any], receive: Callable[[], Awaitable[dict]],
+                       send: Callable[[dict], Awaitable[None]]) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await asyncio.get_running_loop().run_in_executor(self._pool, self.start)
+                    _metrics_register()
+                except Exception as e:  # noqa: BLE001 — the worker must not serve a half-built setup
+                    log.error("cannot start: %s", e)
+                    await send({"type": "lifespan.startup.failed", "message": str(e)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                _metrics_flush()
+                self._pool.shutdown(wait=False)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope, receive, send) -> None:
+        try:
+            status, body, headers = await self._handle(scope, receive)
+        except HTTPError as e:
+            status, body, headers = e.status, {"error": str(e)}, e.headers
+        except dialects.BadRequest as e:
+            status, body, headers = 400, {"error": str(e)}, ()
+        except EngineError:
+            log.exception("the signature engine refused its own arguments; answering 500")
+            status, body, headers = 500, {"error": "internal server error"}, ()
+        except Exception:  # noqa: BLE001 — a fault of the server: answer 500, log the traceback
+            log.exception("internal error on %s %s; answering 500", scope.get("method"), scope.get("path"))
+            status, body, headers = 500, {"error": "internal server error"}, ()
+        data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+        content_type = _JSON if not isinstance(body, bytes) else (b"content-type", METRICS_TYPE)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [content_type, (b"content-length", str(len(data)).encode()), *headers]})
+        await send({"type": "http.response.body", "body": data})
+
+    async def _handle(self, scope, receive) -> Tuple[int, Any, tuple]:
+        setup = self.setup
+        path, method = scope["path"], scope["method"]
+        if setup is None:
+            raise HTTPError(503, "starting")
+        limits = setup.server.limits
+        headers = scope["headers"]
+        if sum(len(k) + len(v) + 4 for k, v in headers) + len(scope.get("raw_path") or b"") > limits["header"]:
+            raise HTTPError(431, f"request headers larger than {limits['header']} bytes")
+        allowed = _ROUTES.get(path)
+        if allowed is None or (path == SIGN and setup.signer is None):
+            raise HTTPError(404, "no such resource" + (" (no signer is configured)" if path == SIGN else ""))
+        if method != allowed and not (allowed == "GET" and method == "HEAD"):
+            raise HTTPError(405, f"method not allowed; use {allowed}", ((b"allow", allowed.encode()),))
+        if path == HEALTH:
+            return 200, {"status": "alive"}, ()
+        if path == READY:
+            if not self.ready:
+                raise HTTPError(503, "not ready: the local copy is still being loaded")
+            return 200, {"status": "ready", "local_copy": self.warmed}, ()
+        if path == METRICS:
+            return 200, _metrics_export(), ()
+        self._authenticate(setup, headers)
+        body = await self._body(headers, receive, limits)
+        if path == SIGN:  # CPU only: no reason to leave the event loop
+            return 200, _sign(setup, dialects.signing(body)), ()
+        call = dialects.verification(body)
+        if not setup.verifier.store.options.fetch:
+            return 200, _verify(setup, call), ()
+        return 200, await asyncio.get_running_loop().run_in_executor(self._pool, _verify, setup, call), ()
+
+    @staticmethod
+    def _authenticate(setup: settings.Setup, headers) -> None:
+        """With API keys configured, the request must carry one of them (compared in constant time,
+        every key looked at, so the time says nothing about which nearly matched). A client
+        certificate, when required, was checked in the TLS handshake already."""
+        keys = setup.server.api_keys
+        if not keys:
+            return
+        given = next((v for k, v in headers if k == b"authorization"), b"")
+        scheme, _, token = given.partition(b" ")
+        token = token.strip()
+        ok = False
+        for key in keys:
+            ok |= hmac.compare_digest(token, key)
+        if scheme.lower() != b"bearer" or not ok:
+            raise HTTPError(401, "missing or unknown API key (Authorization: Bearer <key>)",
+                            ((b"www-authenticate", b'Bearer realm="manverify"'),))
+
+    @staticmethod
+    async def _body(headers, receive, limits) -> Any:
+        fields = dict(headers)
+        ctype = fields.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if ctype != b"application/json":
+            raise HTTPError(415, "the body must be application/json")
+        length = fields.get(b"content-length")
+        if length is None and b"chunked" not in fields.get(b"transfer-encoding", b"").lower():
+            raise HTTPError(411, "Content-Length is required")
+        if length is not None and (not length.isdigit() or int(length) > limits["body"]):
+            raise HTTPError(413, f"the body is larger than {limits['body']} bytes")
+
+        async def read() -> bytes:
+            chunks, size = [], 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise HTTPError(400, "the client went away")
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limits["body"]:
+                    raise HTTPError(413, f"the body is larger than {limits['body']} bytes")
+                chunks.append(chunk)
+                if not message.get("more_body"):
+                    return b"".join(chunks)
+
+        try:
+            raw = await asyncio.wait_for(read(), limits["request_time"])
+        except asyncio.TimeoutError:
+            raise HTTPError(408, f"the body did not arrive within {limits['request_time']} s",
+                            ((b"connection", b"close"),)) from None
+        if not raw:
+            raise HTTPError(400, "missing request body")
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):
+            raise HTTPError(400, "failed to parse the message body as JSON") from None
+
+
+def _verify(setup: settings.Setup, call: dialects.Verification) -> dict:
+    result = setup.verifier.verify(call.identity, orig=call.orig, dest=call.dest, date=call.date)
+    decision = None
+    if setup.policy is not None:
+        calling = result.orig_tn or tn.try_canonical(call.orig)
+        decision = setup.policy.decide(result, calling=calling)
+    return dialects.verification_response(call.dialect, result, decision)
+
+
+def _sign(setup: settings.Setup, request: dialects.Signing) -> dict:
+    try:
+        value = setup.signer.sign(request.orig, request.dest, request.attest, request.origid, request.iat)
+    except (Error, ValueError) as e:
+        if isinstance(e, EngineError):
+            raise
+        raise HTTPError(400, f"cannot sign these claims: {e}") from None
+    return dialects.signing_response(request.dialect, value)
+
+
+# ---------------------------------------------------------------------- metrics (optional extra)
+METRICS_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+def _metrics_register() -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from .. import metrics
+
+        metrics.register()
+
+
+def _metrics_flush() -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from .. import metrics
+
+        metrics.flush()
+
+
+def _metrics_export() -> bytes:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        raise HTTPError(404, "metrics are off: install manverify[metrics]")
+    import prometheus_client
+
+    from .. import metrics
+
+    return prometheus_client.generate_latest(metrics.multiprocess_registry())
+
+
+def from_environment() -> App:
+    """The App a worker process builds (the server's factory): the file named by $MANVERIFY_SERVE_CONFIG."""
+    path = os.environ.get(CONFIG_ENV)
+    if not path:
+        raise RuntimeError(f"{CONFIG_ENV} names the configuration file; start the service with `manverify serve`")
+    return App(path)
+
+
+__all__ = ["App", "from_environment", "VERIFY", "SIGN"]
