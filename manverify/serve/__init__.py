@@ -48,6 +48,7 @@ def run(path: str) -> int:
 
     os.environ[protocol.HEADER_TIME_ENV] = str(server.limits["header_time"])
     os.environ[protocol.HEADER_BYTES_ENV] = str(server.limits["header"])
+    os.environ[protocol.REQUEST_TIME_ENV] = str(server.limits["request_time"])
     limits = server.limits
     # uvicorn applies this in the supervisor and again in every worker it spawns: manverify's own
     # records (reloads, refused configurations, fetch trouble, 500s) go to stderr with the pid.

@@ -90,10 +90,13 @@ class App:
         new = settings.build(config, (lambda c: old.verifier) if keep else _config.build_verifier)
         if new.verifier is not old.verifier:
             self._warm(new)
-        restart = [k for k in ("listen", "workers", "tls", "metrics_dir")
-                   if (config.get("server") or {}).get(k) != (old.config.get("server") or {}).get(k)]
+        new_server, old_server = config.get("server") or {}, old.config.get("server") or {}
+        restart = [k for k in ("listen", "workers", "tls", "metrics_dir", "log_level")
+                   if new_server.get(k) != old_server.get(k)]
+        new_limits, old_limits = new_server.get("limits") or {}, old_server.get("limits") or {}
+        restart += [f"limits.{k}" for k in settings.LIMITS if k != "body" and new_limits.get(k) != old_limits.get(k)]
         if restart:
-            log.warning("server.%s changed: it takes effect at the next restart (SIGHUP or systemctl restart)",
+            log.warning("server.%s changed: the supervisor holds it; it takes effect at the next restart",
                         ", server.".join(restart))
         return new
 
@@ -154,9 +157,7 @@ class App:
         if setup is None:
             raise HTTPError(503, "starting")
         limits = setup.server.limits
-        headers = scope["headers"]
-        if sum(len(k) + len(v) + 4 for k, v in headers) + len(scope.get("raw_path") or b"") > limits["header"]:
-            raise HTTPError(431, f"request headers larger than {limits['header']} bytes")
+        headers = scope["headers"]  # their size and time were bounded by the protocol (431, 408)
         allowed = _ROUTES.get(path)
         if allowed is None or (path == SIGN and setup.signer is None):
             raise HTTPError(404, "no such resource" + (" (no signer is configured)" if path == SIGN else ""))
@@ -209,25 +210,20 @@ class App:
         if length is not None and (not length.isdigit() or int(length) > limits["body"]):
             raise HTTPError(413, f"the body is larger than {limits['body']} bytes")
 
-        async def read() -> bytes:
-            chunks, size = [], 0
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise HTTPError(400, "the client went away")
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limits["body"]:
-                    raise HTTPError(413, f"the body is larger than {limits['body']} bytes")
-                chunks.append(chunk)
-                if not message.get("more_body"):
-                    return b"".join(chunks)
-
-        try:
-            raw = await asyncio.wait_for(read(), limits["request_time"])
-        except asyncio.TimeoutError:
-            raise HTTPError(408, f"the body did not arrive within {limits['request_time']} s",
-                            ((b"connection", b"close"),)) from None
+        # The body's time is bounded by the protocol (manverify.serve.protocol): 408 and closed.
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise HTTPError(400, "the client went away")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limits["body"]:
+                raise HTTPError(413, f"the body is larger than {limits['body']} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        raw = b"".join(chunks)
         if not raw:
             raise HTTPError(400, "missing request body")
         try:

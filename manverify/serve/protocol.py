@@ -4,7 +4,8 @@ uvicorn bounds idle kept-alive connections and, for its h11 parser only, the hea
 client that opens a connection and sends its request line and headers a byte at a time (slowloris)
 would hold that connection, and one that sends megabytes of headers would grow a buffer. Here a
 request head must arrive within server.limits.header_time seconds (else 408 and the connection
-closes) and fit in server.limits.header bytes (else 431 and the connection closes). Each worker
+closes) and fit in server.limits.header bytes (else 431 and the connection closes); its body
+must follow within server.limits.request_time seconds (else 408 and the connection closes). Each worker
 serves its other connections meanwhile: nothing here blocks. And a graceful stop answers the
 requests already sent on fresh connections instead of resetting them (shutdown()).
 """
@@ -18,6 +19,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEADER_TIME_ENV = "MANVERIFY_SERVE_HEADER_TIME"
 HEADER_BYTES_ENV = "MANVERIFY_SERVE_HEADER_BYTES"
+REQUEST_TIME_ENV = "MANVERIFY_SERVE_REQUEST_TIME"
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
@@ -30,7 +32,9 @@ class Protocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.head_time = float(os.environ.get(HEADER_TIME_ENV, "5"))
         self.head_limit = int(os.environ.get(HEADER_BYTES_ENV, "8192"))
+        self.body_time = float(os.environ.get(REQUEST_TIME_ENV, "5"))
         self._head_timer = None
+        self._body_timer = None
         self._head_bytes = 0
         self._refused: Optional[int] = None
         self._closing = False
@@ -41,6 +45,7 @@ class Protocol(HttpToolsProtocol):
 
     def connection_lost(self, exc) -> None:
         self._disarm()
+        self._body_done()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -76,6 +81,23 @@ class Protocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self._closing and self.cycle is not None:
             self.cycle.keep_alive = False
+        # The body must follow within request_time (a timer here costs about a microsecond;
+        # asyncio.wait_for around the application's reads cost 35).
+        self._body_timer = self.loop.call_later(self.body_time, self._body_too_slow)
+
+    def on_message_complete(self) -> None:
+        self._body_done()
+        super().on_message_complete()
+
+    def _body_done(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        if self.cycle is not None and not self.cycle.response_started:
+            self._refuse(408)  # the application's receive() then sees the disconnect
 
     def shutdown(self) -> None:
         """Graceful stop (SIGTERM, or this worker replaced on SIGHUP). uvicorn closes every
