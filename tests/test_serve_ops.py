@@ -306,3 +306,25 @@ def test_an_engine_fault_is_a_500_and_logged(tmp_path, caplog):
     status, out = _asgi(app, "POST", "/stir/v1/verification", body, [(b"authorization", b"Bearer " + key)])
     assert (status, out) == (500, {"error": "internal server error"})
     assert "engine refused" in caplog.text and "answering 500" in caplog.text
+
+
+def test_the_example_configuration_is_one_serve_accepts(tmp_path):
+    """examples/serve/serve.json with its paths pointed at a lab: every key known, every value valid."""
+    from pathlib import Path
+
+    example = json.loads((Path(__file__).resolve().parents[1] / "examples/serve/serve.json").read_text())
+    labc = json.loads(lab.write(tmp_path).read_text())
+    tls = TLSLab()
+    for name, data in (("tls.pem", tls.cert.public_bytes(serialization.Encoding.PEM)),
+                       ("tls.key", tls.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption())),
+                       ("ca.pem", tls.ca_pem)):
+        (tmp_path / name).write_bytes(data)
+    example.update(trust_anchors=labc["trust_anchors"], certificates=labc["certificates"], crls=[],
+                   cache_dir=str(tmp_path / "cache"), signer=labc["signer"])
+    example["server"].update(api_keys=labc["server"]["api_keys"], metrics_dir=str(tmp_path / "metrics"),
+                             tls={"cert": str(tmp_path / "tls.pem"), "key": str(tmp_path / "tls.key"),
+                                  "client_ca": str(tmp_path / "ca.pem")})
+    setup = settings.build(example)
+    assert setup.server.workers == 4 and setup.server.client_ca and setup.signer is not None
+    assert setup.server.limits == settings.LIMITS
