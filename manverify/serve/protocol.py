@@ -27,6 +27,12 @@ class _HeadTooLarge(Exception):
     pass
 
 
+def _cancel(timer) -> None:
+    """Cancel a loop timer, if any; None to store in its place."""
+    if timer is not None:
+        timer.cancel()
+
+
 class Protocol(HttpToolsProtocol):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -90,9 +96,7 @@ class Protocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def _body_done(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        self._body_timer = _cancel(self._body_timer)
 
     def _body_too_slow(self) -> None:
         self._body_timer = None
@@ -123,14 +127,12 @@ class Protocol(HttpToolsProtocol):
         self._head_timer = self.loop.call_later(self.head_time, self._too_slow)
 
     def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._head_timer = _cancel(self._head_timer)
 
     def _too_slow(self) -> None:
         self._head_timer = None
         if self.cycle is not None and not self.cycle.response_complete:
-            return  # the head arrived; the application bounds the body itself
+            return  # the head arrived; the body has its own timer
         self._refuse(408)
 
     def _refuse(self, status: int) -> None:
