@@ -182,9 +182,11 @@ def test_reload_on_configuration_change_without_a_failed_request(tmp_path):
         assert caller.errors == [] and set(caller.statuses) == {200} and len(caller.statuses) > 20
 
 
-def test_sighup_replaces_the_workers_without_a_failed_request(tmp_path):
+@pytest.mark.parametrize("workers", [2, 1])
+def test_sighup_reloads_without_a_failed_request(tmp_path, workers):
+    """Two workers: uvicorn's supervisor replaces them. One: no supervisor; it reloads in place."""
     new_key = "key-after-sighup-0123456789abcdef"
-    s = Service(tmp_path, lambda c: c["server"].update(reload=False)).start()
+    s = Service(tmp_path, lambda c: c["server"].update(reload=False), workers=workers).start()
     try:
         caller = Caller(s, s.signer.sign(ORIG, DEST))
         caller.start()
@@ -194,7 +196,10 @@ def test_sighup_replaces_the_workers_without_a_failed_request(tmp_path):
         time.sleep(2.5)
         assert s.verify_atis(None, auth=new_key)[0] == 401  # no file watching: not yet
         s.proc.send_signal(signal.SIGHUP)
-        s.wait_log("Application startup complete.", 4, 30)  # two new workers
+        if workers == 2:
+            s.wait_log("Application startup complete.", 4, 30)  # two new workers
+        else:
+            s.wait_log("reloaded from", 1)
         assert _until(lambda: all(s.verify_atis(None, auth=new_key)[0] == 200 for _ in range(8)))  # old ones gone
         time.sleep(0.5)
         caller.stop()

@@ -11,7 +11,8 @@ The configuration is one JSON document: the keys every integration reads (manver
   SIGTERM / SIGINT  stop accepting, let in-flight requests finish, exit 0
   SIGHUP            replace each worker by one built from the configuration as it is now, the
                     new one ready before the old one stops (no request dropped; a configuration
-                    that cannot start keeps the old worker)
+                    that cannot start keeps the old worker); with one worker (no supervisor),
+                    that worker reads its configuration again in place
 Each worker also reloads the configuration and the trust files it names when they change
 (manverify.reload), without a restart. Workers share `cache_dir`, and PROMETHEUS_MULTIPROC_DIR
 (server.metrics_dir, or a fresh temporary directory) so /metrics answers the sum of all workers.
@@ -36,12 +37,16 @@ def run(path: str) -> int:
     setup = settings.build(_config.load(path))  # every mistake now, before any worker starts
     server = setup.server
     try:
-        import prometheus_client  # noqa: F401 — /metrics
         import uvicorn
         from uvicorn.config import LOGGING_CONFIG
     except ImportError:
-        raise ConfigError("manverify serve needs its HTTP server: pip install 'manverify[serve]'") from None
+        uvicorn = None
+    if uvicorn is None or not _has("prometheus_client"):  # not imported here: see below
+        raise ConfigError("manverify serve needs its HTTP server and prometheus_client: "
+                          "pip install 'manverify[serve]'")
     metrics_dir, own_dir = _metrics_dir(server)
+    # Before anything imports prometheus_client: it picks its multiprocess values at import time
+    # (with one worker, the application runs in this very process).
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ[_app().CONFIG_ENV] = os.path.abspath(path)
     from . import protocol
@@ -66,6 +71,14 @@ def run(path: str) -> int:
         tls = dict(ssl_certfile=server.tls_cert, ssl_keyfile=server.tls_key)
         if server.client_ca:
             tls.update(ssl_ca_certs=server.client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
+    if server.workers == 1:
+        # uvicorn runs one worker in this process, without its supervisor: SIGHUP (whose default
+        # is to end the process) re-reads the configuration here instead, and SIGTERM, which
+        # uvicorn raises again once it has shut down gracefully, ends run() with 0.
+        import signal
+
+        signal.signal(signal.SIGHUP, _app().reload_all)
+        signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         uvicorn.run(
             "manverify.serve.app:from_environment", factory=True,

@@ -20,6 +20,7 @@ import hmac
 import json
 import logging
 import os
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
@@ -40,6 +41,16 @@ THREADS = 4  # per worker: enough to keep serving while a few calls wait on an x
 CONFIG_ENV = "MANVERIFY_SERVE_CONFIG"  # the configuration file a worker process reads
 
 
+_APPS: "weakref.WeakSet[App]" = weakref.WeakSet()  # this process's Apps, for reload_all()
+
+
+def reload_all(*_signal_args) -> None:
+    """SIGHUP in a single-process server: every App of the process reads its files again."""
+    for app in list(_APPS):
+        if app.setup is not None:
+            app.reload()
+
+
 class HTTPError(Exception):
     def __init__(self, status: int, message: str, headers: Tuple[Tuple[bytes, bytes], ...] = ()):
         super().__init__(message)
@@ -56,6 +67,7 @@ class App:
         self.warmed = 0  # local copy entries loaded and usable at start-up (or the last reload)
         self._watch: Optional[Watch] = None
         self._pool = ThreadPoolExecutor(THREADS, thread_name_prefix="manverify-serve")
+        _APPS.add(self)
 
     # ------------------------------------------------------------------ configuration
     def start(self) -> None:
@@ -82,10 +94,22 @@ class App:
         tls = (setup.config.get("server") or {}).get("tls") or {}
         return _config.watched_files(self.path, setup.config, signer.get("key"), tls.get("client_ca"))
 
-    def _reread(self) -> settings.Setup:
+    def reload(self) -> bool:
+        """Build the Setup again from the files as they are now, changed or not (SIGHUP in a
+        single-process server); a configuration that cannot be used keeps the one in use."""
+        try:
+            new = self._reread(everything=True)
+        except Exception as e:  # noqa: BLE001 — whatever the files hold, the old configuration stays
+            log.warning("reload asked for, but %s cannot be used, keeping the configuration in use: %s", self.path, e)
+            return False
+        self._use(new)
+        log.info("manverify serve configuration reloaded from %s (signal)", self.path)
+        return True
+
+    def _reread(self, everything: bool = False) -> settings.Setup:
         config = _config.load(self.path)
         old = self.setup
-        changed = set(self._watch.changed) - {self._watch.paths[0]}
+        changed = everything or set(self._watch.changed) - {self._watch.paths[0]}
         keep = _config.same_verifier(config, old.config) and not changed
         new = settings.build(config, (lambda c: old.verifier) if keep else _config.build_verifier)
         if new.verifier is not old.verifier:
@@ -103,7 +127,7 @@ class App:
     def _use(self, new: settings.Setup) -> None:
         self.setup = new  # one assignment: a request sees the old Setup or the new one
         paths = self._watched(new)
-        if [str(p) for p in paths] != [str(p) for p in self._watch.paths]:
+        if self._watch is not None and [str(p) for p in paths] != [str(p) for p in self._watch.paths]:
             self._watch = Watch(paths, self._reread, self._use, self._watch.what)
 
     # ------------------------------------------------------------------ ASGI
