@@ -50,7 +50,7 @@ class Service:
     def start(self, timeout: float = 30.0) -> "Service":
         self.log = open(self.dir / "serve.log", "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "manverify", "serve", "--config", str(self.path)],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
@@ -86,6 +86,11 @@ class Service:
                 self.proc.wait()
         self.log.close()
         return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the supervisor and its workers at once: a crash, not a stop."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
 
     def connection(self, timeout: float = 10.0) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
