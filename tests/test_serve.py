@@ -221,3 +221,92 @@ def test_the_answer_is_json_with_a_length(service):
     reply = raw_exchange(service.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     head, _, body = reply.partition(b"\r\n\r\n")
     assert b"content-type: application/json" in head.lower() and json.loads(body) == {"status": "alive"}
+
+
+# ---------------------------------------------------------------------- answered inline or the ASGI way
+def _post_bytes(service, body: bytes, extra: bytes = b"", version: bytes = b"1.1") -> bytes:
+    return (b"POST /stir/v1/verification HTTP/" + version + b"\r\nHost: x\r\nAuthorization: Bearer "
+            + service.keys[0].encode() + b"\r\nContent-Type: application/json\r\n" + extra
+            + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def _answers(data: bytes) -> list:
+    """The (status line, JSON body) of each response in a stream of them."""
+    out = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+        out.append((head.split(b"\r\n")[0], json.loads(rest[:length])))
+        data = rest[length:]
+    return out
+
+
+def _read(sock, count: int) -> list:
+    data = b""
+    while True:
+        try:
+            if len(_answers(data)) == count:
+                return _answers(data)
+        except (StopIteration, ValueError):
+            pass  # a response still partial
+        chunk = sock.recv(65536)
+        assert chunk, f"closed after {data!r}"
+        data += chunk
+
+
+def test_inline_and_asgi_answers_are_the_same(service):
+    """A verification goes inline; the same one with Expect: 100-continue goes the ASGI way."""
+    good = json.dumps({"verificationRequest": {"from": {"tn": ORIG}, "to": {"tn": [DEST]},
+                                               "identity": service.signer.sign(ORIG, DEST)}}).encode()
+    forged = good.replace(ORIG.encode(), b"+33611111111")
+    bad = b'{"verificationRequest": {"from": {}}}'
+    for body in (good, forged, bad, b"{not json"):
+        inline = _exchange(service, _post_bytes(service, body, b"Connection: close\r\n"))
+        asgi = _exchange(service, _post_bytes(service, body, b"Connection: close\r\nExpect: 100-continue\r\n"))
+        assert asgi.startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        asgi = asgi[len(b"HTTP/1.1 100 Continue\r\n\r\n"):]
+        assert _answers(inline) == _answers(asgi) and len(_answers(inline)) == 1, (inline, asgi)
+    assert inline.startswith(b"HTTP/1.1 400 ")
+
+
+def _exchange(service, data: bytes) -> bytes:
+    """Everything the server sends on a fresh connection until it closes it."""
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def test_pipelined_requests_are_answered_in_order(service):
+    good = json.dumps({"verificationRequest": {"from": {"tn": ORIG}, "to": {"tn": [DEST]},
+                                               "identity": service.signer.sign(ORIG, DEST)}}).encode()
+    health = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as s:
+        s.sendall(_post_bytes(service, good) + health + _post_bytes(service, b"{}") + health + _post_bytes(service, good))
+        answers = _read(s, 5)
+    assert [a[0].split(b" ")[1] for a in answers] == [b"200", b"200", b"400", b"200", b"200"]
+    assert answers[1][1] == answers[3][1] == {"status": "alive"}
+    assert answers[0][1] == answers[4][1] and answers[0][1]["verificationResponse"]["verstat"] == "TN-Validation-Passed"
+
+
+def test_a_request_in_pieces_and_kept_alive(service):
+    """Head and body each split over several writes: answered once whole; the connection then
+    serves the next request; HTTP/1.0 gets its answer and the connection closed."""
+    good = json.dumps({"verificationRequest": {"from": {"tn": ORIG}, "to": {"tn": [DEST]},
+                                               "identity": service.signer.sign(ORIG, DEST)}}).encode()
+    request = _post_bytes(service, good)
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for at in range(0, len(request), 97):
+            s.sendall(request[at:at + 97])
+            time.sleep(0.01)
+        first = _read(s, 1)
+        s.sendall(request)
+        second = _read(s, 1)
+    assert first == second and first[0][0].startswith(b"HTTP/1.1 200 ")
+    reply = _exchange(service, _post_bytes(service, good, version=b"1.0"))
+    assert b"connection: close" in reply.lower() and _answers(reply)[0][1] == first[0][1]

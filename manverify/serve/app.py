@@ -11,7 +11,9 @@ the default), verifications run on a small thread pool: a call waiting for a slo
 there, not on the event loop, and other requests keep flowing. With "fetch": false (MAN's local
 copy, "without external requests") nothing on the per-call path waits, and verifications run on
 the event loop itself: the hop to a thread cost about a third of the CPU per request and halved
-the rate (benches/serve_load.py).
+the rate (benches/serve_load.py). Those POSTs, and signings, are answered inline by the protocol
+(App.takes_inline, App.answer), without an ASGI task; the routing, checks and answers are the
+same functions either way.
 """
 from __future__ import annotations
 
@@ -31,12 +33,16 @@ from ..errors import EngineError, Error
 from ..reload import Watch
 from . import dialects, settings
 
+try:  # part of manverify[serve]: reads and writes these bodies in about a fifth of json's time
+    import orjson
+except ImportError:  # pragma: no cover — json gives the same answers
+    orjson = None
+
 log = logging.getLogger("manverify.serve")
 
 VERIFY, SIGN = "/stir/v1/verification", "/stir/v1/signing"
 HEALTH, READY, METRICS = "/healthz", "/readyz", "/metrics"
 _ROUTES = {VERIFY: "POST", SIGN: "POST", HEALTH: "GET", READY: "GET", METRICS: "GET"}
-_JSON = (b"content-type", b"application/json")
 THREADS = 4  # per worker: enough to keep serving while a few calls wait on an x5u fetch
 CONFIG_ENV = "MANVERIFY_SERVE_CONFIG"  # the configuration file a worker process reads
 
@@ -157,22 +163,15 @@ class App:
                 return
 
     async def _http(self, scope, receive, send) -> None:
+        method, path = scope.get("method"), scope.get("path")
         try:
             status, body, headers = await self._handle(scope, receive)
-        except HTTPError as e:
-            status, body, headers = e.status, {"error": str(e)}, e.headers
-        except dialects.BadRequest as e:
-            status, body, headers = 400, {"error": str(e)}, ()
-        except EngineError:
-            log.exception("the signature engine refused its own arguments; answering 500")
-            status, body, headers = 500, {"error": "internal server error"}, ()
-        except Exception:  # noqa: BLE001 — a fault of the server: answer 500, log the traceback
-            log.exception("internal error on %s %s; answering 500", scope.get("method"), scope.get("path"))
-            status, body, headers = 500, {"error": "internal server error"}, ()
-        data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
-        content_type = _JSON if not isinstance(body, bytes) else (b"content-type", METRICS_TYPE)
+        except Exception as e:  # noqa: BLE001 — every failure is an answer (_failure says which)
+            status, body, headers = _failure(e, method, path)
+        data, content_type = _encode(body)
         await send({"type": "http.response.start", "status": status,
-                    "headers": [content_type, (b"content-length", str(len(data)).encode()), *headers]})
+                    "headers": [(b"content-type", content_type), (b"content-length", str(len(data)).encode()),
+                                *headers]})
         await send({"type": "http.response.body", "body": data})
 
     async def _handle(self, scope, receive) -> Tuple[int, Any, tuple]:
@@ -180,13 +179,8 @@ class App:
         path, method = scope["path"], scope["method"]
         if setup is None:
             raise HTTPError(503, "starting")
-        limits = setup.server.limits
         headers = scope["headers"]  # their size and time were bounded by the protocol (431, 408)
-        allowed = _ROUTES.get(path)
-        if allowed is None or (path == SIGN and setup.signer is None):
-            raise HTTPError(404, "no such resource" + (" (no signer is configured)" if path == SIGN else ""))
-        if method != allowed and not (allowed == "GET" and method == "HEAD"):
-            raise HTTPError(405, f"method not allowed; use {allowed}", ((b"allow", allowed.encode()),))
+        _route(setup, path, method)
         if path == HEALTH:
             return 200, {"status": "alive"}, ()
         if path == READY:
@@ -195,65 +189,143 @@ class App:
             return 200, {"status": "ready", "local_copy": self.warmed}, ()
         if path == METRICS:
             return 200, _metrics_export(), ()
-        self._authenticate(setup, headers)
-        body = await self._body(headers, receive, limits)
-        if path == SIGN:  # CPU only: no reason to leave the event loop
-            return 200, _sign(setup, dialects.signing(body)), ()
-        call = dialects.verification(body)
-        if not setup.verifier.store.options.fetch:
-            return 200, _verify(setup, call), ()
-        return 200, await asyncio.get_running_loop().run_in_executor(self._pool, _verify, setup, call), ()
+        _authenticate(setup, headers)
+        _body_headers(headers, setup.server.limits)
+        raw = await _body(receive, setup.server.limits)
+        if path == VERIFY and setup.verifier.store.options.fetch:
+            # a call may wait for an x5u fetch: on the pool, not on the event loop
+            return await asyncio.get_running_loop().run_in_executor(self._pool, _post, setup, path, raw)
+        return _post(setup, path, raw)
 
-    @staticmethod
-    def _authenticate(setup: settings.Setup, headers) -> None:
-        """With API keys configured, the request must carry one of them (compared in constant time,
-        every key looked at, so the time says nothing about which nearly matched). A client
-        certificate, when required, was checked in the TLS handshake already."""
-        keys = setup.server.api_keys
-        if not keys:
-            return
-        given = next((v for k, v in headers if k == b"authorization"), b"")
-        scheme, _, token = given.partition(b" ")
-        token = token.strip()
-        ok = False
-        for key in keys:
-            ok |= hmac.compare_digest(token, key)
-        if scheme.lower() != b"bearer" or not ok:
-            raise HTTPError(401, "missing or unknown API key (Authorization: Bearer <key>)",
-                            ((b"www-authenticate", b'Bearer realm="manverify"'),))
-
-    @staticmethod
-    async def _body(headers, receive, limits) -> Any:
-        fields = dict(headers)
-        ctype = fields.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if ctype != b"application/json":
-            raise HTTPError(415, "the body must be application/json")
-        length = fields.get(b"content-length")
-        if length is None and b"chunked" not in fields.get(b"transfer-encoding", b"").lower():
-            raise HTTPError(411, "Content-Length is required")
-        if length is not None and (not length.isdigit() or int(length) > limits["body"]):
-            raise HTTPError(413, f"the body is larger than {limits['body']} bytes")
-
-        # The body's time is bounded by the protocol (manverify.serve.protocol): 408 and closed.
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise HTTPError(400, "the client went away")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limits["body"]:
-                raise HTTPError(413, f"the body is larger than {limits['body']} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
-        raw = b"".join(chunks)
-        if not raw:
-            raise HTTPError(400, "missing request body")
+    # ------------------------------------------------------------------ answered inline
+    # The ASGI cycle (a task, an event, message dicts, uvicorn's response writer) cost about as
+    # much CPU as the verification itself. A POST that needs nothing but CPU (a signing, or a
+    # verification with fetching off) is answered by the protocol straight from its parser's
+    # callbacks (manverify.serve.protocol): the same routing, checks and answers as below.
+    def takes_inline(self, method: bytes, path: str, headers) -> Optional[settings.Setup]:
+        """The Setup to answer this POST with inline, once its body is in; None: the ASGI way
+        (every other request, and every request that is refused before its body is read)."""
+        setup = self.setup
+        if setup is None or method != b"POST" or path not in _INLINE:
+            return None
+        if path == VERIFY and setup.verifier.store.options.fetch:
+            return None
         try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):
-            raise HTTPError(400, "failed to parse the message body as JSON") from None
+            _route(setup, path, "POST")
+            _authenticate(setup, headers)
+            _body_headers(headers, setup.server.limits)
+        except HTTPError:
+            return None
+        return setup
+
+    @staticmethod
+    def answer(setup: settings.Setup, path: str, raw: bytes) -> Tuple[int, bytes, bytes]:
+        """The answer to an inline POST: status, body, content type. Never raises."""
+        try:
+            status, body, _ = _post(setup, path, raw)
+        except Exception as e:  # noqa: BLE001 — every failure is an answer (_failure says which)
+            status, body, _ = _failure(e, "POST", path)
+        data, content_type = _encode(body)
+        return status, data, content_type
+
+
+_INLINE = frozenset((VERIFY, SIGN))
+
+
+def _failure(e: Exception, method: Optional[str], path: Optional[str]) -> Tuple[int, Any, tuple]:
+    """The answer to a request that failed with `e`; called from its except clause (a 500 logs
+    the traceback)."""
+    if isinstance(e, HTTPError):
+        return e.status, {"error": str(e)}, e.headers
+    if isinstance(e, dialects.BadRequest):
+        return 400, {"error": str(e)}, ()
+    if isinstance(e, EngineError):
+        log.exception("the signature engine refused its own arguments; answering 500")
+    else:
+        log.exception("internal error on %s %s; answering 500", method, path)
+    return 500, {"error": "internal server error"}, ()
+
+
+def _encode(body: Any) -> Tuple[bytes, bytes]:
+    """The body's bytes and content type: the metrics export as it is, anything else as JSON."""
+    if isinstance(body, bytes):
+        return body, METRICS_TYPE
+    if orjson is not None:
+        return orjson.dumps(body), b"application/json"
+    return json.dumps(body, separators=(",", ":")).encode(), b"application/json"
+
+
+def _route(setup: settings.Setup, path: str, method: str) -> None:
+    allowed = _ROUTES.get(path)
+    if allowed is None or (path == SIGN and setup.signer is None):
+        raise HTTPError(404, "no such resource" + (" (no signer is configured)" if path == SIGN else ""))
+    if method != allowed and not (allowed == "GET" and method == "HEAD"):
+        raise HTTPError(405, f"method not allowed; use {allowed}", ((b"allow", allowed.encode()),))
+
+
+def _authenticate(setup: settings.Setup, headers) -> None:
+    """With API keys configured, the request must carry one of them (compared in constant time,
+    every key looked at, so the time says nothing about which nearly matched). A client
+    certificate, when required, was checked in the TLS handshake already."""
+    keys = setup.server.api_keys
+    if not keys:
+        return
+    given = next((v for k, v in headers if k == b"authorization"), b"")
+    scheme, _, token = given.partition(b" ")
+    token = token.strip()
+    ok = False
+    for key in keys:
+        ok |= hmac.compare_digest(token, key)
+    if scheme.lower() != b"bearer" or not ok:
+        raise HTTPError(401, "missing or unknown API key (Authorization: Bearer <key>)",
+                        ((b"www-authenticate", b'Bearer realm="manverify"'),))
+
+
+def _body_headers(headers, limits) -> None:
+    """What the head says of the body: JSON, with a length within the limit (or chunked)."""
+    ctype = length = encoding = None
+    for name, value in headers:
+        if name == b"content-type":
+            ctype = value
+        elif name == b"content-length":
+            length = value
+        elif name == b"transfer-encoding":
+            encoding = value
+    if ctype is None or ctype.split(b";")[0].strip().lower() != b"application/json":
+        raise HTTPError(415, "the body must be application/json")
+    if length is None and (encoding is None or b"chunked" not in encoding.lower()):
+        raise HTTPError(411, "Content-Length is required")
+    if length is not None and (not length.isdigit() or int(length) > limits["body"]):
+        raise HTTPError(413, f"the body is larger than {limits['body']} bytes")
+
+
+async def _body(receive, limits) -> bytes:
+    # The body's time is bounded by the protocol (manverify.serve.protocol): 408 and closed.
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HTTPError(400, "the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limits["body"]:
+            raise HTTPError(413, f"the body is larger than {limits['body']} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _post(setup: settings.Setup, path: str, raw: bytes) -> Tuple[int, Any, tuple]:
+    """A POST's answer from its body: a signing, or a verification (whose verdict is a 200)."""
+    if not raw:
+        raise HTTPError(400, "missing request body")
+    try:
+        body = orjson.loads(raw) if orjson is not None else json.loads(raw)
+    except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
+        raise HTTPError(400, "failed to parse the message body as JSON") from None
+    if path == SIGN:
+        return 200, _sign(setup, dialects.signing(body)), ()
+    return 200, _verify(setup, dialects.verification(body)), ()
 
 
 def _verify(setup: settings.Setup, call: dialects.Verification) -> dict:
