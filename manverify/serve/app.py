@@ -202,11 +202,11 @@ class App:
     # much CPU as the verification itself. A POST that needs nothing but CPU (a signing, or a
     # verification with fetching off) is answered by the protocol straight from its parser's
     # callbacks (manverify.serve.protocol): the same routing, checks and answers as below.
-    def takes_inline(self, method: bytes, path: str, headers) -> Optional[settings.Setup]:
+    def takes_inline(self, path: str, headers) -> Optional[settings.Setup]:
         """The Setup to answer this POST with inline, once its body is in; None: the ASGI way
         (every other request, and every request that is refused before its body is read)."""
         setup = self.setup
-        if setup is None or method != b"POST" or path not in _INLINE:
+        if setup is None or path not in _INLINE:
             return None
         if path == VERIFY and setup.verifier.store.options.fetch:
             return None

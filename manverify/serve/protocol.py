@@ -18,7 +18,7 @@ else (and such a POST pipelined behind a request still under way) goes the ASGI 
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Any, List, NamedTuple, Optional
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -34,6 +34,14 @@ class _Refused(Exception):
 
 
 _HEAD, _BODY = "head", "body"
+
+
+class _Inline(NamedTuple):
+    """A POST to answer inline, while its body arrives."""
+    setup: Any  # manverify.serve.settings.Setup: the configuration it is answered with
+    path: str
+    keep_alive: bool
+    chunks: List[bytes]
 
 
 def _cancel(timer) -> None:
@@ -55,7 +63,7 @@ class Protocol(HttpToolsProtocol):
         self._refused: Optional[int] = None
         self._closing = False
         self._app = _application(self.app)
-        self._inline = None  # (setup, path, keep_alive, body chunks) while an inline POST's body arrives
+        self._inline: Optional[_Inline] = None
         self._inline_size = 0
 
     def connection_made(self, transport) -> None:
@@ -119,11 +127,11 @@ class Protocol(HttpToolsProtocol):
             super().on_body(body)
             return
         self._inline_size += len(body)
-        if self._inline_size > self._inline[0].server.limits["body"]:
+        if self._inline_size > self._inline.setup.server.limits["body"]:
             self._inline = None  # the head said less (or chunked): no reason to read on
             self._refused = 413
             raise _Refused()  # stops the parser; data_received answers
-        self._inline[3].append(body)
+        self._inline.chunks.append(body)
 
     def on_message_complete(self) -> None:
         self._body_done()
@@ -131,10 +139,9 @@ class Protocol(HttpToolsProtocol):
         if self._inline is None:
             super().on_message_complete()
             return
-        setup, path, keep_alive, chunks = self._inline
-        self._inline = None
-        status, data, content_type = self._app.answer(setup, path, b"".join(chunks))
-        keep_alive = keep_alive and not self._closing
+        request, self._inline = self._inline, None
+        status, data, content_type = self._app.answer(request.setup, request.path, b"".join(request.chunks))
+        keep_alive = request.keep_alive and not self._closing
         head = [STATUS_LINE[status]]
         head += [b"%s: %s\r\n" % h for h in self.server_state.default_headers]
         head.append(b"content-type: %s\r\ncontent-length: %d\r\n" % (content_type, len(data)))
@@ -162,11 +169,11 @@ class Protocol(HttpToolsProtocol):
         path = httptools.parse_url(self.url).path.decode("latin-1")
         if "%" in path:
             return False
-        setup = self._app.takes_inline(b"POST", path, self.headers)
+        setup = self._app.takes_inline(path, self.headers)
         if setup is None:
             return False
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
-        self._inline, self._inline_size = (setup, path, keep_alive, []), 0
+        self._inline, self._inline_size = _Inline(setup, path, keep_alive, []), 0
         return True
 
     def _body_done(self) -> None:
@@ -174,11 +181,9 @@ class Protocol(HttpToolsProtocol):
 
     def _body_too_slow(self) -> None:
         self._body_timer = None
-        if self._inline is not None:
+        if self._inline is not None or (self.cycle is not None and not self.cycle.response_started):
             self._inline = None
-            self._refuse(408)
-        elif self.cycle is not None and not self.cycle.response_started:
-            self._refuse(408)  # the application's receive() then sees the disconnect
+            self._refuse(408)  # an ASGI application's receive() then sees the disconnect
 
     def shutdown(self) -> None:
         """Graceful stop (SIGTERM, or this worker replaced on SIGHUP). uvicorn closes every
