@@ -35,7 +35,7 @@ from . import dialects, settings
 
 try:  # part of manverify[serve]: reads and writes these bodies in about a fifth of json's time
     import orjson
-except ImportError:  # pragma: no cover — json gives the same answers
+except ImportError:  # pragma: no cover — json answers alike (tests/test_serve_inline.py pins where not)
     orjson = None
 
 log = logging.getLogger("manverify.serve")
