@@ -1,0 +1,6 @@
+"""Screening: after MAN says who signed a call, decide whether the network lets it through.
+
+French numbering rules (plan.py, majnum.py), operator lists (lists.py), call patterns on shared
+counters (counters.py), one function per rule id (rules.py), and the engine that runs them
+(engine.py). ../SCREENING design: rule ids and their legal sources are part of the contract.
+"""
