@@ -1,0 +1,394 @@
+"""The screening engine: Screen.from_dict(config) once, screen.check(...) per call.
+
+    screen = Screen.from_dict({"rules": {"pattern.burst": {"limit": 20}}})
+    d = screen.check(orig="+33162000001", dest="0612345678", entry="national")
+    if d.reject: reply(d.code, d.reason) with Reason: d.reason_header()
+
+check() canonicalises the call's numbers, classifies them against the French plan, looks the
+calling number up in MAJNUM and the lists, counts the call once in the counters (one round trip
+to a shared store), runs every enabled rule (rules.py) and turns the fired rules into one
+decision by their configured actions. It never raises for what came with the call: garbage
+numbers, times or partners give a decision, and a fault of its own gives "allow" with the
+`screen.error` rule (screening fails open: it must never stop calls by its own fault).
+
+Configuration mistakes raise ConfigError naming the key, at construction only.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from .. import reload as reload_mod
+from .. import tn
+from ..errors import ConfigError
+from ..result import Result
+from . import plan
+from .counters import Counts, Keyer, Windows, counters_from_config
+from .decision import PHRASES, ScreenDecision
+from .lists import ListHits, Lists
+from .majnum import Majnum
+from .rules import ACTIONS, RULES, SEVERITY, Call
+
+log = logging.getLogger("manverify.screen")
+
+MODES = ("enforce", "report-only")
+ENTRIES = ("national", "international")
+_TOP_KEYS = ("mode", "reject_code", "tag_header", "divert_to", "plan", "lists", "counters", "rules", "reload")
+_NO_HITS = ListHits(None, None, None)
+_ZERO = Counts(0, 0, 0, 0, 0, 0, False)
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+ERROR_RULE = "screen.error"
+
+
+def _mask(number: Optional[str]) -> str:
+    """A number as logs may show it: the country code and the last two digits."""
+    if not number:
+        return "-"
+    return number[:2] + "*" * max(0, len(number) - 4) + number[-2:]
+
+
+class _Tally:
+    """Per-thread counters of decisions: no lock on the per-call path, summed on read."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: List[Dict[Tuple[str, ...], int]] = []
+        self._lock = threading.Lock()
+
+    def add(self, key: Tuple[str, ...]) -> None:
+        d = getattr(self._local, "d", None)
+        if d is None:
+            d = self._local.d = {}
+            with self._lock:
+                self._all.append(d)
+        d[key] = d.get(key, 0) + 1
+
+    def totals(self) -> Dict[Tuple[str, ...], int]:
+        out: Dict[Tuple[str, ...], int] = {}
+        with self._lock:
+            dicts = list(self._all)
+        for d in dicts:
+            for k, v in list(d.items()):
+                out[k] = out.get(k, 0) + v
+        return out
+
+
+def _setting(rule_id: str, name: str, value: Any, default: Any) -> Any:
+    where = f"rules.{rule_id}.{name}"
+    if name == "action":
+        if value not in ACTIONS:
+            raise ConfigError(f"{where} must be one of {', '.join(ACTIONS)}, not {value!r}")
+        return value
+    if name == "label":
+        if value is not None and (not isinstance(value, str) or not value.isprintable() or len(value) > 64):
+            raise ConfigError(f"{where} must be a short printable text, not {value!r}")
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, not {value!r}")
+        return value
+    if isinstance(default, tuple):
+        if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of texts, not {value!r}")
+        return tuple(value)
+    if isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+        if not ok or (isinstance(default, int) and not isinstance(value, int)):
+            kind = "a positive whole number" if isinstance(default, int) else "a positive number"
+            raise ConfigError(f"{where} must be {kind}, not {value!r}")
+        if name == "share" and value > 1:
+            raise ConfigError(f"{where} is a share: a number in (0, 1], not {value!r}")
+        return value
+    raise ConfigError(f"{where}: cannot be set")  # pragma: no cover - every default has a kind above
+
+
+def _rule_settings(config: Any) -> Dict[str, Mapping[str, Any]]:
+    if config is None:
+        config = {}
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"rules must be a mapping of rule id to settings, not {type(config).__name__}")
+    unknown = sorted(set(config) - set(RULES))
+    if unknown:
+        raise ConfigError(f"rules: unknown rule id(s) {unknown}; known: {sorted(RULES)}")
+    out = {}
+    for rule_id, rule in RULES.items():
+        given = config.get(rule_id) or {}
+        if not isinstance(given, Mapping):
+            raise ConfigError(f"rules.{rule_id} must be a mapping of settings, not {type(given).__name__}")
+        known = set(rule.defaults) | {"report_only", "enabled"}
+        bad = sorted(set(given) - known)
+        if bad:
+            raise ConfigError(f"rules.{rule_id}: unknown setting(s) {bad}; known: {sorted(known)}")
+        s = dict(rule.defaults, report_only=False, enabled=True)
+        for name, value in given.items():
+            s[name] = _setting(rule_id, name, value, s[name])
+        out[rule_id] = MappingProxyType(s)
+    return out
+
+
+class Screen:
+    """Screening of calls that MAN lets continue. Build with Screen.from_dict(config); safe to
+    share between threads. See the module docstring and SCREENING.md for the rules."""
+
+    def __init__(self, config: Mapping[str, Any], base: "str | Path" = ".", *, reload: Optional[bool] = None):
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"screening configuration must be a mapping, not {type(config).__name__}")
+        unknown = sorted(set(config) - set(_TOP_KEYS))
+        if unknown:
+            raise ConfigError(f"screening: unknown key(s) {unknown}; known: {sorted(_TOP_KEYS)}")
+        base = Path(base)
+        self.mode = config.get("mode", "enforce")
+        if self.mode not in MODES:
+            raise ConfigError(f"screening.mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        self.reject_code = config.get("reject_code", 608)
+        if self.reject_code not in PHRASES or isinstance(self.reject_code, bool):
+            raise ConfigError(f"screening.reject_code must be 608 or 603, not {self.reject_code!r}")
+        self.tag_header = config.get("tag_header", "X-Call-Label")
+        if not isinstance(self.tag_header, str) or not self.tag_header.replace("-", "").isalnum():
+            raise ConfigError(f"screening.tag_header must be a header name, not {self.tag_header!r}")
+        self.divert_to = config.get("divert_to")
+        self.settings = _rule_settings(config.get("rules"))
+        if self.divert_to is not None and (not isinstance(self.divert_to, str) or not self.divert_to.isprintable()):
+            raise ConfigError(f"screening.divert_to must be a URI, not {self.divert_to!r}")
+        if self.divert_to is None:
+            diverting = [r for r, s in self.settings.items() if s["action"] == "divert" and s["enabled"]]
+            if diverting:
+                raise ConfigError(f"screening.divert_to is needed: rule(s) {diverting} divert calls")
+        # The rules that run, in report order, with their settings: one list walked per call.
+        self._active = tuple((rule_id, RULES[rule_id].check, s) for rule_id, s in self.settings.items()
+                             if s["enabled"])
+        self._acting = self.mode == "enforce"
+        self.windows = Windows(
+            burst=self.settings["pattern.burst"]["window"], fanout=self.settings["pattern.fanout"]["window"],
+            repeat=self.settings["pattern.repeat"]["window"], flood=self.settings["pattern.flood"]["window"],
+            short=self.settings["pattern.short"]["window"])
+        self._min_duration = self.settings["pattern.short"]["min_duration"]
+
+        watching = config.get("reload", True) if reload is None else reload
+        if not isinstance(watching, bool):
+            raise ConfigError(f"screening.reload must be true or false, not {watching!r}")
+        self._watches: List[reload_mod.Watch] = []
+        self.majnum: Optional[Majnum] = None
+        self._load_plan(config.get("plan"), base, watching)
+        self.lists = self._load_lists(config.get("lists"), base, watching)
+        self._versions = self.versions()
+
+        counters = config.get("counters") or {"backend": "local"}
+        if not isinstance(counters, Mapping):
+            raise ConfigError(f"screening.counters must be a mapping, not {type(counters).__name__}")
+        self.counters = counters_from_config(counters, self.windows)
+        self.keyer: Keyer = self.counters.keyer
+        self._tally = _Tally()
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any], base: "str | Path" = ".", *, reload: Optional[bool] = None) -> "Screen":
+        """The engine for a configuration mapping (the `screening` object of the JSON configs);
+        relative file names are read from `base`."""
+        return cls(config, base, reload=reload)
+
+    # ------------------------------------------------------------------ data
+    def _load_plan(self, config: Any, base: Path, watching: bool) -> None:
+        if config is None:
+            return
+        if not isinstance(config, Mapping) or set(config) - {"majnum"}:
+            raise ConfigError(f'screening.plan must be {{"majnum": "MAJNUM.csv"}}, not {config!r}')
+        if config.get("majnum") is None:
+            return
+        path = base / config["majnum"]
+        self.majnum = Majnum.load(path)
+
+        def build() -> Majnum:
+            new = Majnum.load(path)
+            why = new.plausible_after(self.majnum)
+            if why:
+                raise ConfigError(f"{path}: refused, the table in use stays: {why}")
+            return new
+
+        if watching:
+            self._watches.append(reload_mod.Watch([path], build, self._use_majnum, what="MAJNUM file"))
+
+    def _use_majnum(self, new: Majnum) -> None:
+        self.majnum = new
+        self._versions = self.versions()
+
+    def _load_lists(self, config: Any, base: Path, watching: bool) -> Optional[Lists]:
+        if not config:
+            return None
+        lists = Lists.from_config(config, base)
+        if watching and lists.files:
+            self._watches.append(reload_mod.Watch(lists.files, lambda: Lists.from_config(config, base),
+                                                  self._use_lists, what="screening lists"))
+        return lists
+
+    def _use_lists(self, new: Lists) -> None:
+        self.lists = new
+        self._versions = self.versions()
+
+    def versions(self) -> Mapping[str, str]:
+        v = {"plan": plan.VERSION}
+        if self.majnum is not None:
+            v["majnum"] = self.majnum.version
+        if self.lists is not None:
+            v["lists"] = self.lists.version
+        return MappingProxyType(v)
+
+    # ------------------------------------------------------------------ per call
+    def check(self, orig: Any, dest: Any, now: Any = None, entry: Any = "national", partner: Any = None,
+              result: Optional[Result] = None) -> ScreenDecision:
+        """The decision for one call that MAN lets continue: numbers in any common form (garbage
+        gives a decision too), `now` in epoch seconds (default: the clock), `entry` "national" or
+        "international", `partner` the interconnect partner (selects its lists), `result` the
+        call's verification Result (for the intl.* rules)."""
+        try:
+            call = self._call(orig, dest, now, entry, partner, result)
+            return self._decide(call)
+        except Exception:  # noqa: BLE001 — fail open: screening must never stop calls by its own fault
+            return self._error()
+
+    def check_many(self, calls: Iterable[Mapping[str, Any]]) -> List[ScreenDecision]:
+        """check() for a batch of mappings with check()'s keywords, counted in one pipelined round
+        trip to the shared store; decisions in input order."""
+        prepared: List[Optional[Call]] = []
+        for c in calls:
+            try:
+                prepared.append(self._call(c.get("orig"), c.get("dest"), c.get("now"), c.get("entry", "national"),
+                                           c.get("partner"), c.get("result"), count=False))
+            except Exception:  # noqa: BLE001
+                prepared.append(None)
+        try:
+            counts = self.counters.observe_many([self._keys(c) + (c.now,) for c in prepared if c is not None])
+        except Exception:  # noqa: BLE001
+            return [self._error() for _ in prepared]
+        out, it = [], iter(counts)
+        for c in prepared:
+            if c is None:
+                out.append(self._error())
+                continue
+            try:
+                out.append(self._decide(c._replace(counts=next(it))))
+            except Exception:  # noqa: BLE001
+                out.append(self._error())
+        return out
+
+    def _keys(self, call: Call) -> Tuple[Optional[bytes], Optional[bytes], Optional[bytes]]:
+        k = self.keyer
+        o = k.key(call.orig) if call.orig else None
+        d = k.key(call.dest) if call.dest else None
+        p = k.pair(call.orig, call.dest) if call.orig and call.dest else None
+        return o, d, p
+
+    def _call(self, orig, dest, now, entry, partner, result, count: bool = True) -> Call:
+        o = tn.try_canonical(orig) if isinstance(orig, str) else None
+        d = tn.try_canonical(dest) if isinstance(dest, str) else None
+        if now is None or isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
+            now = time.time()  # a time that is no time is not the call's to choose
+        if entry not in ENTRIES:
+            entry = "national"
+        if not isinstance(partner, str):
+            partner = None
+        if not isinstance(result, Result):
+            result = None
+        oc = plan.classify(o) if o else plan.NONE
+        dc = plan.classify(d) if d else plan.NONE
+        hits = self.lists.match(o, partner, now) if self.lists is not None and o else _NO_HITS
+        majnum = self.majnum
+        holder = "" if majnum is None or not o or not plan.is_french(o) else majnum.holder(o)
+        call = Call(o, d, oc, dc, entry, partner, result, now, hits, holder, _ZERO)
+        if count and (o or d):
+            keys = self._keys(call)
+            call = call._replace(counts=self.counters.observe(*keys, now))
+        return call
+
+    def _decide(self, call: Call) -> ScreenDecision:
+        fired: List[str] = []
+        values: Dict[str, Mapping[str, Any]] = {}
+        acting: List[str] = []
+        reported: List[str] = []
+        for rule_id, check, s in self._active:
+            v = check(call, s)
+            if v is None:
+                continue
+            fired.append(rule_id)
+            values[rule_id] = v
+            (reported if s["report_only"] or not self._acting else acting).append(rule_id)
+        settings = self.settings
+        if "list.allow" in acting and settings["list.allow"]["action"] == "allow":
+            action, acted = "allow", ("list.allow",)  # the allow list overrides every other rule
+        elif acting:
+            action = max((settings[r]["action"] for r in acting), key=SEVERITY.__getitem__)
+            acted = tuple(r for r in acting if settings[r]["action"] == action)
+        else:
+            action, acted = "allow", ()
+        label = next((settings[r]["label"] for r in acted if settings[r]["label"]), None) if action == "tag" else None
+        code = self.reject_code if action == "reject" else None
+        decision = ScreenDecision(
+            action=action, rules=tuple(fired), code=code, reason=PHRASES[code] if code else "", label=label,
+            values=MappingProxyType(values) if values else _EMPTY, acted=acted, reported=tuple(reported),
+            divert_to=self.divert_to if action == "divert" else None, degraded=call.counts.degraded,
+            versions=self._versions)
+        tally = self._tally
+        tally.add(("action", action))
+        for rule_id in fired:
+            tally.add(("rule", rule_id, "reported" if rule_id in reported else settings[rule_id]["action"]))
+        if call.counts.degraded:
+            tally.add(("degraded",))
+        return decision
+
+    def _error(self) -> ScreenDecision:
+        log.exception("screening failed on a call; it continues unscreened")
+        self._tally.add(("error",))
+        self._tally.add(("action", "allow"))
+        return ScreenDecision("allow", (ERROR_RULE,), None, "", None, _EMPTY, versions=self._versions)
+
+    # ------------------------------------------------------------------ outcomes and state
+    def feedback(self, orig: Any, dest: Any = None, answered: bool = True, duration: Any = 0.0,
+                 now: Any = None) -> None:
+        """A call's outcome, for pattern.short: unanswered, or answered for less than
+        rules.pattern.short.min_duration seconds, counts as short. Never raises for call data."""
+        try:
+            o = tn.try_canonical(orig) if isinstance(orig, str) else None
+            if o is None:
+                return
+            if now is None or isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
+                now = time.time()
+            seconds = duration if isinstance(duration, (int, float)) and math.isfinite(duration) else 0.0
+            short = not answered or seconds < self._min_duration
+            self.counters.outcome(self.keyer.key(o), short, now)
+        except Exception:  # noqa: BLE001
+            log.exception("screening feedback failed; the outcome is not counted")
+
+    def stats(self) -> dict:
+        """Plain counters: decisions by action, rules by what they did, errors, and the state of
+        the counters, lists and MAJNUM."""
+        totals = self._tally.totals()
+        by_action = {a: 0 for a in ACTIONS}
+        by_rule: Dict[str, Dict[str, int]] = {}
+        for key, n in totals.items():
+            if key[0] == "action":
+                by_action[key[1]] += n
+            elif key[0] == "rule":
+                by_rule.setdefault(key[1], {})[key[2]] = n
+        out = {
+            "calls": sum(by_action.values()), "by_action": by_action, "by_rule": by_rule,
+            "errors": totals.get(("error",), 0), "degraded": totals.get(("degraded",), 0),
+            "mode": self.mode, "counters": self.counters.stats(), "versions": dict(self.versions()),
+            "reloads": {w.what: {"reloads": w.reloads, "failures": w.failures, "error": w.error}
+                        for w in self._watches},
+        }
+        if self.lists is not None:
+            out["lists"] = self.lists.stats()
+        return out
+
+    def close(self) -> None:
+        self.counters.close()
+
+
+def masked(number: Optional[str]) -> str:
+    """How a number may appear in a log line (numbers are personal data)."""
+    return _mask(number)

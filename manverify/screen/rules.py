@@ -1,0 +1,236 @@
+"""The screening rules: one function per rule id, each with its legal or practical source.
+
+A rule reads one screened call (`Call`: the canonical numbers, their plan classes, list hits,
+counter values) and its own settings, and answers None (did not fire) or the values that made it
+fire, which the decision reports as they are. Rules never act: what a fired rule does (allow,
+tag, mask, divert, reject) and whether it only reports is configuration, applied by the engine.
+
+The ids are part of the public contract (API.md, SCREENING.md); RULES below is the one table of
+them, with each rule's default settings.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional
+
+from ..policy import FIXED_PREFIXES, MOBILE_PREFIXES
+from ..result import Result
+from . import hours
+from .counters import Counts
+from .lists import ListHits
+from .plan import NumberClass
+
+DAY = 86400
+
+# What each action does to a call, mildest first: the decision takes the strongest action among
+# the rules that fired and act (list.allow, when it acts, overrides them all).
+ACTIONS = ("allow", "tag", "mask", "divert", "reject")
+SEVERITY = {a: i for i, a in enumerate(ACTIONS)}
+
+
+class Call(NamedTuple):
+    """One call as the rules see it. Numbers are canonical E.164 digits (tn.canonical), None when
+    the call did not present a number there (anonymous, garbage)."""
+
+    orig: Optional[str]
+    dest: Optional[str]
+    orig_class: NumberClass
+    dest_class: NumberClass
+    entry: str  # "national" | "international"
+    partner: Optional[str]
+    result: Optional[Result]  # the call's MAN verification, when the caller passed it
+    now: float
+    hits: ListHits
+    holder: Optional[str]  # the calling number's range holder in MAJNUM ("" when no file loaded)
+    counts: Counts
+
+
+Values = Optional[Dict[str, Any]]
+
+
+# ---------------------------------------------------------------------------- numbering plan
+def plan_invalid(call: Call, s: Mapping[str, Any]) -> Values:
+    """plan.invalid — a number under a French-plan country code that the plan does not contain
+    (wrong length, unknown prefix) cannot belong to a caller: it was made up.
+    Source: Arcep, plan national de numérotation (décision 2018-0881 and its amendments)."""
+    if call.orig is not None and call.orig_class.kind == "invalid":
+        return {"number_class": "invalid"}
+    return None
+
+
+def plan_unassigned(call: Call, s: Mapping[str, Any]) -> Values:
+    """plan.unassigned — a French number inside no range Arcep has assigned to an operator: no
+    operator can have given it to a subscriber. Needs Arcep's MAJNUM file.
+    Source: plan de numérotation §2.2.2 (a displayed number has an attributaire and an
+    affectataire); FCC 25-15 lists unallocated numbers among those to block."""
+    if call.holder is None and call.orig is not None and call.orig_class.kind in s["classes"]:
+        return {"number_class": call.orig_class.kind}
+    return None
+
+
+def plan_canvassing(call: Call, s: Mapping[str, Any]) -> Values:
+    """plan.canvassing — a number of the ranges dedicated to canvassing (0162 0163 0270 0271 0377
+    0378 0424 0425 0568 0569 0948 0949, overseas 09475–09479): label it, and hold it to
+    canvass.hours and the canvassing repeat limit.
+    Source: Arcep décision 2022-1583 (from 1 January 2023)."""
+    if call.orig_class.kind == "canvassing" and call.orig is not None:
+        return {"number_class": "canvassing"}
+    return None
+
+
+def plan_platform(call: Call, s: Mapping[str, Any]) -> Values:
+    """plan.platform — 0937–0939: technical platforms (deliveries, ride hailing, masked numbers)
+    that legitimately call many people; reported, never counted as canvassing.
+    Source: Arcep décision 2022-1583."""
+    if call.orig_class.kind == "platform" and call.orig is not None:
+        return {"number_class": "platform"}
+    return None
+
+
+# ---------------------------------------------------------------------------- international gateway
+def _unauthenticated_from_abroad(call: Call) -> bool:
+    return call.entry == "international" and call.result is not None and not call.result.ok
+
+
+def intl_fr_fixed(call: Call, s: Mapping[str, Any]) -> Values:
+    """intl.fr-fixed — a call from abroad without valid authentication showing a French fixed or
+    09 number: interrupted (the MAN Policy's rule 4, reported here under its screening id).
+    Source: Arcep décision 2018-0881 (from 1 August 2019), MAN."""
+    if _unauthenticated_from_abroad(call) and call.orig and call.orig.startswith(FIXED_PREFIXES):
+        return {"verification": call.result.sip_code}
+    return None
+
+
+def intl_fr_mobile(call: Call, s: Mapping[str, Any]) -> Values:
+    """intl.fr-mobile — a call from abroad without valid authentication showing a French 06/07
+    number: delivered with the number masked (the MAN Policy's rule 5).
+    Source: Arcep decision of 2 December 2025 (from 1 January 2026)."""
+    if _unauthenticated_from_abroad(call) and call.orig and call.orig.startswith(MOBILE_PREFIXES):
+        return {"verification": call.result.sip_code}
+    return None
+
+
+# ---------------------------------------------------------------------------- operator lists
+def _hit(hit) -> Values:
+    return None if hit is None else {"scope": hit.scope, "source": hit.source, "entry": hit.entry}
+
+
+def list_block(call: Call, s: Mapping[str, Any]) -> Values:
+    """list.block — the calling number is on the operator's block list (a number, a prefix or a
+    range, global or for the partner the call came from). Source: operators' lists; users ask
+    for prefix and range blocking (Kamailio userblacklist, ClearIP)."""
+    return _hit(call.hits.block)
+
+
+def list_allow(call: Call, s: Mapping[str, Any]) -> Values:
+    """list.allow — the calling number is on the allow list: it overrides every other screening
+    rule (a bank's or an administration's outbound numbers, emergency call-backs).
+    Source: operators' practice (ClearIP, Kamailio userblacklist's whitelist)."""
+    return _hit(call.hits.allow)
+
+
+def list_dno(call: Call, s: Mapping[str, Any]) -> Values:
+    """list.dno — the calling number is on the Do-Not-Originate list: inbound-only numbers (banks,
+    administrations) that never call out, so a call showing one is spoofed.
+    Source: FCC 25-15 (reasonable DNO list), US Industry Traceback Group's DNO registry."""
+    return _hit(call.hits.dno)
+
+
+# ---------------------------------------------------------------------------- call patterns
+def pattern_burst(call: Call, s: Mapping[str, Any]) -> Values:
+    """pattern.burst — more calls from one number within the window than a person or a PBX line
+    makes: robocalling. Source: ClearIP "robocalling" trigger, OpenSIPS fraud_detection (calls
+    per minute)."""
+    if call.orig is not None and call.counts.burst > s["limit"]:
+        return {"count": call.counts.burst, "limit": s["limit"], "window": s["window"]}
+    return None
+
+
+def pattern_fanout(call: Call, s: Mapping[str, Any]) -> Values:
+    """pattern.fanout — one number calling many distinct people within the window: automated
+    calling. From a number outside the canvassing ranges (an 06/07 used by a call centre) this is
+    forbidden since 1 January 2023; canvassing and platform ranges are exempt by default.
+    Source: Arcep décision 2022-1583 (06/07 for person-to-person calls only)."""
+    if call.orig is not None and call.orig_class.kind not in s["exempt"] and call.counts.fanout > s["limit"]:
+        return {"distinct": call.counts.fanout, "limit": s["limit"], "window": s["window"]}
+    return None
+
+
+def pattern_repeat(call: Call, s: Mapping[str, Any]) -> Values:
+    """pattern.repeat — one number calling the same person too often within 30 days: harassment
+    beyond `limit`, and for canvassing numbers beyond the legal cap `canvass_limit` (4 calls in
+    30 days by one professional to one person).
+    Source: décret 2022-1313, Code de la consommation art. D223-9."""
+    if call.orig is None or call.dest is None:
+        return None
+    count = call.counts.repeat
+    limit = s["canvass_limit"] if call.orig_class.kind == "canvassing" else s["limit"]
+    if count > limit:
+        return {"count": count, "limit": limit, "window": s["window"]}
+    return None
+
+
+def pattern_flood(call: Call, s: Mapping[str, Any]) -> Values:
+    """pattern.flood — more calls to one number within the window than a person receives: TDoS,
+    wangiri call-back waves, harassment from many numbers. Source: ClearIP."""
+    if call.dest is not None and call.counts.flood > s["limit"]:
+        return {"count": call.counts.flood, "limit": s["limit"], "window": s["window"]}
+    return None
+
+
+def pattern_short(call: Call, s: Mapping[str, Any]) -> Values:
+    """pattern.short — most calls from one number unanswered or shorter than `min_duration`
+    seconds (wangiri's one ring, robocalls hung up on), from outcomes fed back with feedback().
+    Source: softswitch practice (answer-seizure ratio, average call duration, short-call ratio)."""
+    c = call.counts
+    if call.orig is not None and c.outcomes >= s["min_outcomes"] and c.short >= s["share"] * c.outcomes:
+        return {"short": c.short, "outcomes": c.outcomes, "share": round(c.short / c.outcomes, 3),
+                "limit": s["share"], "window": s["window"]}
+    return None
+
+
+# ---------------------------------------------------------------------------- canvassing
+def canvass_hours(call: Call, s: Mapping[str, Any]) -> Values:
+    """canvass.hours — a call from the canvassing ranges outside Monday–Friday 10:00–13:00 and
+    14:00–20:00 in the called person's time zone (overseas included), or on a French public
+    holiday. Source: Code de la consommation art. D223-9 (from 1 March 2023), Code du travail
+    L3133-1 (public holidays)."""
+    if call.orig_class.kind != "canvassing" or call.orig is None:
+        return None
+    tz = call.dest_class.tz or "Europe/Paris"
+    territory = call.dest_class.territory if call.dest_class.tz else "metropole"
+    if hours.canvass_allowed(call.now, tz, territory):
+        return None
+    return {"local_time": hours.local_time(call.now, tz), "tz": tz}
+
+
+class Rule(NamedTuple):
+    check: Callable[[Call, Mapping[str, Any]], Values]
+    defaults: Mapping[str, Any]  # every setting the rule takes, "action" and "label" included
+
+
+def _rule(check, action: str, label: Optional[str] = None, **settings) -> Rule:
+    return Rule(check, {"action": action, "label": label, **settings})
+
+
+# The order is the order rules are reported in a decision.
+RULES: Dict[str, Rule] = {
+    "list.allow": _rule(list_allow, "allow"),
+    "list.block": _rule(list_block, "reject"),
+    "list.dno": _rule(list_dno, "reject"),
+    "plan.invalid": _rule(plan_invalid, "reject"),
+    "plan.unassigned": _rule(plan_unassigned, "reject",
+                             classes=("geographic", "mobile", "voip", "canvassing", "platform", "m2m")),
+    "plan.canvassing": _rule(plan_canvassing, "tag", "canvassing"),
+    "plan.platform": _rule(plan_platform, "allow"),
+    "intl.fr-fixed": _rule(intl_fr_fixed, "reject"),
+    "intl.fr-mobile": _rule(intl_fr_mobile, "mask"),
+    "canvass.hours": _rule(canvass_hours, "tag", "canvassing-out-of-hours"),
+    "pattern.burst": _rule(pattern_burst, "reject", "suspected-spam", limit=30, window=60),
+    "pattern.fanout": _rule(pattern_fanout, "tag", "suspected-spam", limit=50, window=3600,
+                            exempt=("canvassing", "platform")),
+    "pattern.repeat": _rule(pattern_repeat, "reject", "suspected-spam", limit=30, canvass_limit=4,
+                            window=30 * DAY),
+    "pattern.flood": _rule(pattern_flood, "reject", "suspected-spam", limit=20, window=60),
+    "pattern.short": _rule(pattern_short, "tag", "suspected-spam", share=0.8, min_outcomes=20,
+                           min_duration=6.0, window=3600),
+}
