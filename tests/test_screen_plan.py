@@ -230,7 +230,7 @@ def test_wrong_length_is_invalid_with_the_class_it_would_have(e164):
     ("15", "short"), ("17", "short"), ("18", "short"), ("112", "short"), ("119", "short"), ("3949", "short"),
     ("3000", "short"), ("1013", "short"), ("118712", "short"), ("116000", "short"),
     ("12", "invalid"), ("113", "invalid"), ("1234", "invalid"), ("117123", "invalid"), ("12345", "invalid"),
-    ("7", "invalid"),
+    ("7", "invalid"), ("336123", "invalid"),
 ])
 def test_short_numbers(number, kind):
     c = classify(number)

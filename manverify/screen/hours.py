@@ -83,25 +83,33 @@ def canvass_check(now: float, tz: Optional[str], territory: Optional[str]) -> Ca
         local = local_time(now, tz)
     except (TypeError, ValueError, OverflowError, OSError):
         return CanvassTime(False, "no time", None)
-    stamp = local.isoformat(timespec="seconds")
-    weekday = local.weekday()
-    if weekday >= 5:
-        return CanvassTime(False, "weekend", stamp)
+    return CanvassTime(*_judge(local, territory), local.isoformat(timespec="seconds"))
+
+
+def _judge(local: datetime, territory: Optional[str]) -> Tuple[bool, str]:
+    if local.weekday() >= 5:
+        return False, "weekend"
     name = holidays_for(territory, local.year).get(local.date())
     if name is not None:
-        return CanvassTime(False, f"holiday: {name}", stamp)
+        return False, f"holiday: {name}"
     minute = local.hour * 60 + local.minute
     for start, end in WINDOWS:
         if start <= minute < end:
-            return CanvassTime(True, "weekday hours", stamp)
+            return True, "weekday hours"
     if minute < WINDOWS[0][0]:
-        return CanvassTime(False, "before 10:00", stamp)
+        return False, "before 10:00"
     if minute < WINDOWS[1][0]:
-        return CanvassTime(False, "13:00-14:00 pause", stamp)
-    return CanvassTime(False, "after 20:00", stamp)
+        return False, "13:00-14:00 pause"
+    return False, "after 20:00"
 
 
 def canvass_allowed(now: float, tz: Optional[str], territory: Optional[str]) -> bool:
-    """canvass_check(...).allowed."""
-    return canvass_check(now, tz, territory).allowed
+    """canvass_check(...).allowed, without formatting the local time."""
+    try:
+        if isinstance(now, bool) or not math.isfinite(now):
+            return False
+        local = local_time(now, tz)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return False
+    return _judge(local, territory)[0]
 

@@ -213,6 +213,8 @@ def classify(e164: str) -> NumberClass:
         e164 = str(e164)
     if not e164.isdigit() or not e164.isascii():
         return _NOT_DIGITS
+    if len(e164) <= 6:  # national short numbers; no E.164 number is that short
+        return _SHORTS.get(e164, _NOT_SHORT)
     # +33 keys are 6 characters, the 3-digit codes' keys 7: no key of one is a prefix of another.
     node = _INDEX.get(e164[:_KEY33]) or _INDEX.get(e164[:_KEY3])
     if node is None:
@@ -227,23 +229,28 @@ def classify(e164: str) -> NumberClass:
 
 def _other(e164: str) -> NumberClass:
     """A number the index has no key for: short, foreign, or an unopened French prefix."""
-    n = len(e164)
-    if n <= 6:
-        return _short(e164, n)
     cc = "33" if e164[:2] == "33" else e164[:3] if e164[:3] in _CC3 else None
     if cc is None:
         return _NOT_DIGITS if e164[0] == "0" else _FOREIGN
     return _TRUNK[cc] if e164[len(cc)] == "0" else _UNKNOWN[cc]
 
 
-def _short(e164: str, n: int) -> NumberClass:
-    exact = _SHORT.get(n)
-    if exact is not None and e164 in exact[0]:
-        return NumberClass("short", None, None, _SHORT_SOURCE.format(exact[1]))
-    for prefix, what in _SHORT_PREFIXED.get(n, ()):
-        if e164.startswith(prefix):
-            return NumberClass("short", None, None, _SHORT_SOURCE.format(what))
-    return _NOT_SHORT
+def _shorts() -> Dict[str, NumberClass]:
+    """Every short number of the plan's shapes, spelt out (about 3,000): one dict hit per look-up."""
+    out: Dict[str, NumberClass] = {}
+    for n, (numbers, what) in _SHORT.items():
+        for number in numbers:
+            out[number] = NumberClass("short", None, None, _SHORT_SOURCE.format(what))
+    for n, shapes in _SHORT_PREFIXED.items():
+        for prefix, what in shapes:
+            c = NumberClass("short", None, None, _SHORT_SOURCE.format(what))
+            width = n - len(prefix)
+            for i in range(10 ** width):
+                out[prefix + str(i).zfill(width)] = c
+    return out
+
+
+_SHORTS = _shorts()
 
 
 def is_french(e164: str) -> bool:
@@ -252,5 +259,5 @@ def is_french(e164: str) -> bool:
     if not isinstance(e164, str) or not e164.isdigit() or not e164.isascii():
         return False
     if len(e164) <= 6:
-        return _short(e164, len(e164)).kind == "short"
+        return e164 in _SHORTS
     return e164[:2] == "33" or e164[:3] in _CC3
