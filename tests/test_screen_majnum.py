@@ -182,3 +182,14 @@ def test_a_real_sized_table(tmp_path):
     assert m.holder("33100000000") == "OP000" and m.holder("33100000999") == "OP000"
     assert m.holder("33199999999") is None
     assert m.holder("33200000500") == "OP001" and m.holder("33529999999") == "OP199"
+
+
+def test_source_is_refreshed_by_the_ticker(tmp_path):
+    from manverify import ticker
+
+    path = tmp_path / "MAJNUM.csv"
+    shutil.copyfile(GOOD, path)
+    src = MajnumSource(path)  # background: the ticker looks at the file
+    _replace(path, FIXTURES / "updated.csv")
+    ticker.run_once()  # what the ticker thread does about once a second
+    assert src.table.ranges == 51 and src.loads >= 2 and src.refusals == 0

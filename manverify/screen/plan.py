@@ -238,7 +238,7 @@ def _other(e164: str) -> NumberClass:
 def _shorts() -> Dict[str, NumberClass]:
     """Every short number of the plan's shapes, spelt out (about 3,000): one dict hit per look-up."""
     out: Dict[str, NumberClass] = {}
-    for n, (numbers, what) in _SHORT.items():
+    for numbers, what in _SHORT.values():
         for number in numbers:
             out[number] = NumberClass("short", None, None, _SHORT_SOURCE.format(what))
     for n, shapes in _SHORT_PREFIXED.items():
