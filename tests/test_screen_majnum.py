@@ -193,3 +193,9 @@ def test_source_is_refreshed_by_the_ticker(tmp_path):
     _replace(path, FIXTURES / "updated.csv")
     ticker.run_once()  # what the ticker thread does about once a second
     assert src.table.ranges == 51 and src.loads >= 2 and src.refusals == 0
+
+
+def test_a_wide_m2m_range_is_one_country_code(tmp_path):
+    f = tmp_path / "MAJNUM.csv"
+    f.write_bytes("\n".join([";".join(HEADER), "0700;07000000000000;07009999999999;SIER;Métropole;17/07/2014"]).encode("cp1252"))
+    assert Majnum.load(f).holder("337005555555555") == "SIER"

@@ -57,6 +57,13 @@ def _e164(boundary: str) -> str:
     return "33" + boundary[1:]  # 0700 + 10 digits (M2M): canonical() only knows 10-digit national numbers
 
 
+def _code(e164: str) -> str:
+    """The country code of a range boundary ("" for a short number)."""
+    if len(e164) <= 6:
+        return ""
+    return "33" if e164.startswith("33") else e164[:3]
+
+
 def _parse(text: str) -> Tuple[List[Tuple[int, int, str, int]], List[LineError]]:
     rows: List[Tuple[int, int, str, int]] = []
     errors: List[LineError] = []
@@ -87,7 +94,7 @@ def _parse(text: str) -> Tuple[List[Tuple[int, int, str, int]], List[LineError]]
             errors.append(LineError(no, f"Date_Attribution {day[:20]!r} is no date (dd/mm/yyyy)"))
         else:
             first, last = _e164(start), _e164(end)
-            if first[:-9] != last[:-9]:  # the country codes (and an M2M number's extra digits)
+            if _code(first) != _code(last):
                 errors.append(LineError(no, f"{start} to {end} spans two country codes"))
             else:
                 rows.append((int(first), int(last), holder, no))
