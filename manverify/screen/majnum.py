@@ -204,6 +204,7 @@ class MajnumSource:
         # The watch first, so that a change made while the first table loads is seen next time.
         self._watch = Watch([path], self._build, self._apply, what=f"MAJNUM file {path}", background=False)
         self.table = Majnum.load(path)
+        log.info("MAJNUM table in use: %s, %d ranges", self.table.version, self.table.ranges)
         if background:
             ticker.add(self._watch.check)
 
