@@ -106,9 +106,9 @@ def _calls(n: int, now: int, signers: Dict[str, Signer], rogue: Signer, expired:
             call["identity"] = good.sign(orig, dest, iat=now)
             call["orig"] = "anonymous"
         elif kind == "stale iat (replay)":
-            call["identity"] = good.sign(orig, dest, iat=now - 3600)
+            call["identity"] = good.sign_claims(_claims(orig, dest, now - 3600, "A"))  # sign() keeps iat fresh
         elif kind == "iat in the future":
-            call["identity"] = good.sign(orig, dest, iat=now + 300)
+            call["identity"] = good.sign_claims(_claims(orig, dest, now + 300, "A"))
         elif kind == "x5u not found (404)":
             call["identity"] = missing.sign(orig, dest, iat=now)
         elif kind == "alg RS256 in PASSporT":

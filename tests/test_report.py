@@ -28,15 +28,16 @@ def traffic(lab, tmp_path_factory):
     for spc, cert in ops.items():
         (d / f"{spc}.pem").write_bytes(cert.pem + lab.intermediate.pem)
         cert_args += ["--cert", f"{x5u[spc]}={d / f'{spc}.pem'}"]
-    signers = {spc: Signer(cert.key_pem, x5u[spc]) for spc, cert in ops.items()}
+    signers = {spc: Signer(cert.key_pem, x5u[spc], clock=lambda: now) for spc, cert in ops.items()}
+    early = Signer(ops["1002"].key_pem, x5u["1002"], clock=lambda: now - 3600)
     calls = []
     for i in range(60):
         calls.append({"id": f"a{i}", "identity": signers["1001"].sign("0612345678", "0198765432",
                                                                     attest="AB"[i % 2], iat=now),
                       "orig": "0612345678", "dest": "0198765432", "now": now})
     for i in range(30):  # 10 of 30 signed an hour early: 403, before the certificate is looked at
-        calls.append({"id": f"b{i}", "identity": signers["1002"].sign("0612345678", "0198765432", attest="C",
-                                                                    iat=now - (3600 if i % 3 == 0 else 0)),
+        calls.append({"id": f"b{i}", "identity": (early if i % 3 == 0 else signers["1002"]).sign(
+                          "0612345678", "0198765432", attest="C"),
                       "orig": "0612345678", "dest": "0198765432", "now": now})
     for i in range(8):
         calls.append({"id": f"c{i}", "identity": signers["2002"].sign("0612345678", "0198765432", iat=now),

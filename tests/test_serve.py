@@ -122,6 +122,18 @@ def test_bad_signing_requests_are_400(service, claims, message):
     assert status == 400 and message in out["error"], out
 
 
+@pytest.mark.parametrize("iat", [int(time.time()) + 365 * 86400, int(time.time()) - 3600, 0, 2 ** 63 - 1,
+                                 2 ** 64 - 1], ids=["a year ahead", "an hour ago", "0", "2^63-1", "2^64-1"])
+def test_signing_refuses_an_iat_outside_the_freshness_window(service, iat):
+    """A caller must not mint tokens that become fresh later: the Signer's window, in both dialects."""
+    claims = {"attest": "A", "orig": {"tn": ORIG}, "dest": {"tn": [DEST]}, "iat": iat}
+    for body in ({"signingRequest": claims}, dict(claims, dest=[{"tn": [DEST]}])):
+        status, out = service.request("POST", SIGN, body)
+        assert status == 400 and "freshness window" in out["error"], out
+    status, out = service.request("POST", SIGN, {"signingRequest": dict(claims, iat=int(time.time()))})
+    assert status == 200
+
+
 def test_http_error_classes(service):
     assert service.request("GET", "/nowhere")[0] == 404
     status, out = service.request("GET", VERIFY)
