@@ -16,7 +16,8 @@ pass; at the first thing that differs it hands the call to the general path, whi
 precise failure. Up to that point nothing has touched the certificate store or the signature, so
 nothing that costs or counts is done twice. A fast path may skip work, never restate a rule:
 freshness, number matching, header acceptability and the claims' meaning live here or in
-passport.py once. sip.check_format (the transit role) uses header_text too.
+passport.py once. sip.check_format (the transit role) judges a header by check_form, the part of
+check_identity that needs neither clock, call nor certificate.
 """
 from __future__ import annotations
 
@@ -155,6 +156,25 @@ _result = positional(Result, "ok", "sip_code", "detail", "attest", "orig_tn", "d
 
 def check_identity(value: Union[str, bytes], call: Call, rules: Rules) -> Check:
     """The general path for one header value: every check up to the signature."""
+    c = check_form(value, rules.profile, call)
+    if c.code is not None:
+        return c
+    claims = c.claims
+    fault = stale("iat", claims.iat, call.now, rules.max_age)
+    if fault:
+        return c.fail(403, fault)
+    fault = orig_fault(claims, call.orig)
+    if fault:
+        return c.fail(438, fault)
+    return check_credential(c, call.now, rules)
+
+
+def check_form(value: Union[str, bytes], profile: str, call: Optional[Call] = None) -> Check:
+    """One header value's form, what needs no clock, no call number and no certificate: the value
+    acceptable and cut, its parameters by the profile, the PASSporT decoded, its header and claims
+    given their meaning. The transit role (sip.check_format) judges headers by this alone; without
+    the call (call None) a compact form is judged up to its rebuilding, which needs the call's
+    Date and called number (c.claims stays None)."""
     c = Check()
     try:
         h = identity.parse(header_text(value))
@@ -165,30 +185,31 @@ def check_identity(value: Union[str, bytes], call: Call, rules: Rules) -> Check:
     c.ppt, c.x5u = h.ppt, h.info
     if h.info is None:
         return c.fail(436, "Identity header has no info parameter")
-    if rules.profile == "man":
+    if profile == "man":
         extra = [k for k, _ in h.params if k not in MAN_PARAMS]
         if extra:
             return c.fail(438, f"Identity header has parameter(s) {extra} beyond info, alg, ppt (MAN)")
-    if h.alg is None and rules.profile != "rfc":
+    if h.alg is None and profile != "rfc":
         return c.fail(437, "Identity header has no alg parameter")
     if h.alg is not None and h.alg != "ES256":
         return c.fail(437, f"Identity alg {h.alg!r} is not supported; only ES256")
-    if rules.profile != "rfc" and h.ppt is None:
+    if profile != "rfc" and h.ppt is None:
         return c.fail(438, "Identity header has no ppt parameter; SHAKEN needs ppt=shaken")
     if h.ppt is not None and h.ppt not in SUPPORTED_PPT:
         return c.fail(438, f"ppt {h.ppt!r} is not supported (shaken, div, div-o)")
     try:
-        c.passport = pp = _rebuild_compact(h, call, rules) if h.compact else decode(h.token)
-        c.claims = claims = check_claims(pp.claims, check_header(pp.header, info=h.info, ppt_param=h.ppt))
+        if h.compact:
+            if profile != "rfc":
+                raise PassportError(438, "compact form cannot carry SHAKEN claims; the full form is required")
+            if call is None:
+                return c
+            c.passport = pp = _rebuild_compact(h, call)
+        else:
+            c.passport = pp = decode(h.token)
+        c.claims = check_claims(pp.claims, check_header(pp.header, info=h.info, ppt_param=h.ppt))
     except PassportError as e:
         return c.fail(e.code, e.detail)
-    fault = stale("iat", claims.iat, call.now, rules.max_age)
-    if fault:
-        return c.fail(403, fault)
-    fault = orig_fault(claims, call.orig)
-    if fault:
-        return c.fail(438, fault)
-    return check_credential(c, call.now, rules)
+    return c
 
 
 def check_credential(c: Check, now: float, rules: Rules) -> Check:
@@ -207,9 +228,7 @@ def check_credential(c: Check, now: float, rules: Rules) -> Check:
     return c
 
 
-def _rebuild_compact(h: identity.IdentityHeader, call: Call, rules: Rules) -> Passport:
-    if rules.profile != "rfc":
-        raise PassportError(438, "compact form cannot carry SHAKEN claims; the full form is required")
+def _rebuild_compact(h: identity.IdentityHeader, call: Call) -> Passport:
     if call.date is None:
         raise PassportError(438, "compact form needs the SIP Date header to rebuild iat")
     if call.dest is None:

@@ -26,11 +26,9 @@ import re
 from collections.abc import Mapping as _AnyMapping
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
-from . import identity as _identity
 from . import tn
-from .checks import header_text
+from .checks import MAX_HEADERS, check_form
 from .errors import UsageError
-from .passport import PassportError, check_claims, check_header, decode
 from .policy import Decision, Policy
 from .result import Result
 
@@ -317,7 +315,7 @@ def _verify(req: Request, pai_numbers: List[Optional[str]], verifier, policy: Po
     if req.problem:
         return _fail(400, f"malformed request: {req.problem}"), calling
     if policy.role == "transit":
-        return check_format(req.identity), calling
+        return check_format(req.identity, getattr(verifier, "profile", "man")), calling
     if not req.identity:
         return verifier._decide(None), calling  # the verifier's own 428
     identity = list(req.identity)
@@ -370,31 +368,25 @@ def _fail(code: int, detail: str) -> Result:
     return Result(ok=False, sip_code=code, detail=detail)
 
 
-def check_format(values: Iterable[str]) -> Result:
-    """Presence and format only (the transit role): each Identity value must parse and carry a
-    well-formed PASSporT; no time, number, certificate or signature check. ok=True means
-    "well-formed", never "verified"."""
+def check_format(values: Iterable[str], profile: str = "man") -> Result:
+    """Presence and format only (the transit role): the first Identity value whose form passes the
+    verifier's own checks of it (checks.check_form, under the verifier's profile); no time,
+    number, certificate or signature check. ok=True means "well-formed", never "verified"."""
     values = [v for v in values if v and v.strip()]
     if not values:
         return _fail(428, "no Identity header")
     first: Optional[Result] = None
-    for v in values[:10]:
-        try:
-            h = _identity.parse(header_text(v))
-            if h.info is None:
-                raise PassportError(436, "Identity header has no info parameter")
-            if h.compact:
-                return Result(ok=True, sip_code=None, detail="compact form present (transit: format only)")
-            pp = decode(h.token)
-            claims = check_claims(pp.claims, check_header(pp.header, info=h.info, ppt_param=h.ppt))
-            return Result(ok=True, sip_code=None, detail="well-formed (transit: format only, not verified)",
-                          attest=claims.attest, orig_tn=claims.orig_tn, dest_tns=claims.dest_tns,
-                          x5u=h.info, origid=claims.origid, iat=claims.iat)
-        except _identity.HeaderSyntaxError as e:
-            r = _fail(438, f"malformed Identity header: {e}")
-        except PassportError as e:
-            r = _fail(e.code, e.detail)
-        first = first or r
+    for v in values[:MAX_HEADERS]:
+        c = check_form(v, profile)
+        if c.code is not None:
+            first = first or _fail(c.code, c.detail)
+            continue
+        claims = c.claims
+        if claims is None:
+            return Result(ok=True, sip_code=None, detail="compact form present (transit: format only)", x5u=c.x5u)
+        return Result(ok=True, sip_code=None, detail="well-formed (transit: format only, not verified)",
+                      attest=claims.attest, orig_tn=claims.orig_tn, dest_tns=claims.dest_tns,
+                      x5u=c.x5u, origid=claims.origid, iat=claims.iat)
     return first
 
 
