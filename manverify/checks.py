@@ -110,6 +110,47 @@ def reaches(called: Optional[str], dest_tns: Sequence[str]) -> bool:
     return called is not None and (called in dest_tns or any(tn.same_destination(called, d) for d in dest_tns))
 
 
+def numbers_to_check(identity_: Any, callings: Sequence[str],
+                     calleds: Sequence[str]) -> Tuple[Optional[str], Optional[str]]:
+    """The calling and the called value a call is verified against, out of those it presents,
+    each list in order of preference (sip.py: every P-Asserted-Identity then From, To then the
+    Request-URI; the service's dialects: from, to then dest). The first value that is a number,
+    unless a PASSporT the call carries names a later one: a token signed for the second PAI or
+    for the Request-URI verifies whichever way the call comes in (Kamailio, either HTTP dialect).
+    With no number, the first value (the verifier says why it is none); None when there is none.
+    Only a call that presents two different numbers on one side has its tokens looked at."""
+    origs = _numbered(callings, calling_number)
+    dests = _numbered(calleds, called_number)
+    if len(origs) > 1 or len(dests) > 1:
+        named = _named_claims(identity_)
+        origs = [o for o in origs if any(c.orig_tn == o[1] for c in named)] or origs
+        dests = [d for d in dests if any(reaches(d[1], c.dest_tns) for c in named)] or dests
+    orig = origs[0][0] if origs else (callings[0] if callings else None)
+    dest = dests[0][0] if dests else (calleds[0] if calleds else None)
+    return orig, dest
+
+
+def _numbered(values: Sequence[str], canonical) -> List[Tuple[str, str]]:
+    """(value, canonical number) of each value that is a number, each number once."""
+    out: List[Tuple[str, str]] = []
+    for v in values:
+        n = canonical(v) if type(v) is str else None
+        if n is not None and all(n != m for _, m in out):
+            out.append((v, n))
+    return out
+
+
+def _named_claims(identity_: Any) -> List[Claims]:
+    """The claims of each header whose form passes (unverified: they only choose which of the
+    call's own numbers to verify against)."""
+    try:
+        values = _identity_values(identity_)
+    except UsageError:
+        return []
+    found = (check_form(v, "rfc") for v in values[:MAX_HEADERS])  # the least strict profile
+    return [c.claims for c in found if c.claims is not None]
+
+
 # ---------------------------------------------------------------------- one header
 class Check:
     """One header's progress through the checks (mutable only inside one verify call). The class

@@ -381,3 +381,19 @@ def test_transit_judges_the_form_as_the_verifier_does(good, signer, lab, profile
         else:  # the verifier refused it for what transit does not judge: a certificate or the call
             assert d.result.ok and verified.detail.startswith(("certificate", "signer certificate", "x5u", "compact form needs")), \
                 (label, verified.detail)
+
+
+def test_numbers_to_check(signer):
+    from manverify.checks import numbers_to_check
+
+    a, b, c = "33612345678", "33611111111", "33198765432"
+    token = signer.sign(b, c)  # signed for the second calling number
+    assert numbers_to_check([token], [a, b], [c]) == (b, c)
+    assert numbers_to_check([token], [a], [c]) == (a, c)  # one number a side: nothing looked at
+    assert numbers_to_check([token], ["tel:+33 6 11 11 11 11", a], ["x", c]) == ("tel:+33 6 11 11 11 11", c)
+    assert numbers_to_check(["garbage", token], [a, b], ["x", "33100000000", c]) == (b, c)
+    assert numbers_to_check([signer.sign(a, "33100000000")], [b, a], [c, "33100000000"]) == (a, "33100000000")
+    assert numbers_to_check(None, [a, b], [c, "33100000000"]) == (a, c)  # no token: the first of each
+    assert numbers_to_check([token], ["anonymous"], ["bob"]) == ("anonymous", "bob")  # no number: the first value
+    assert numbers_to_check([token], [], []) == (None, None)
+    assert numbers_to_check(42, [a, b], [c]) == (a, c)  # not call data: the verifier says so
