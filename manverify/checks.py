@@ -119,12 +119,14 @@ def numbers_to_check(identity_: Any, callings: Sequence[str],
     for the Request-URI verifies whichever way the call comes in (Kamailio, either HTTP dialect).
     With no number, the first value (the verifier says why it is none); None when there is none.
     Only a call that presents two different numbers on one side has its tokens looked at."""
-    origs = _numbered(callings, calling_number)
-    dests = _numbered(calleds, called_number)
-    if len(origs) > 1 or len(dests) > 1:
+    origs = _numbered(callings, calling_number) if len(callings) > 1 else None
+    dests = _numbered(calleds, called_number) if len(calleds) > 1 else None
+    if (origs and len(origs) > 1) or (dests and len(dests) > 1):
         named = _named_claims(identity_)
-        origs = [o for o in origs if any(c.orig_tn == o[1] for c in named)] or origs
-        dests = [d for d in dests if any(reaches(d[1], c.dest_tns) for c in named)] or dests
+        if origs:
+            origs = [o for o in origs if any(c.orig_tn == o[1] for c in named)] or origs
+        if dests:
+            dests = [d for d in dests if any(reaches(d[1], c.dest_tns) for c in named)] or dests
     orig = origs[0][0] if origs else (callings[0] if callings else None)
     dest = dests[0][0] if dests else (calleds[0] if calleds else None)
     return orig, dest
@@ -133,8 +135,10 @@ def numbers_to_check(identity_: Any, callings: Sequence[str],
 def _numbered(values: Sequence[str], canonical) -> List[Tuple[str, str]]:
     """(value, canonical number) of each value that is a number, each number once."""
     out: List[Tuple[str, str]] = []
-    for v in values:
-        n = canonical(v) if type(v) is str else None
+    for i, v in enumerate(values):
+        if type(v) is not str or v in values[:i]:  # the same text twice (To and R-URI alike): once
+            continue
+        n = canonical(v)
         if n is not None and all(n != m for _, m in out):
             out.append((v, n))
     return out
