@@ -159,6 +159,8 @@ def _param_value(value: str, pos: int, name: str) -> Tuple[str, int]:
         text = _unescape(quoted)
         if name in _DEFINED and _CTL.search(text):  # a URI or a token, whatever the quoting
             raise HeaderSyntaxError(f"parameter {name!r} has a control character")
+        if name == "info" and (len(text) < 3 or text[0] != "<" or text[-1] != ">" or _URI_REFUSED.search(text[1:-1])):
+            raise HeaderSyntaxError("info parameter must be a URI in angle brackets: info=<https://...>")
         return text, m.end()
     if name == "info":
         raise HeaderSyntaxError("info parameter must be a URI in angle brackets: info=<https://...>")

@@ -126,6 +126,8 @@ def test_unescaping_reads_each_quoted_pair_once(body):
     (f'{TOKEN};info=<{URL}>;alg=ES256;ppt="shaken\x1b[0m"', "control character"),
     (f'{TOKEN};info=<{URL}>;alg="ES\\\x08256";ppt=shaken', "control character"),
     (f'{TOKEN};info=<{URL}>;alg=ES256;ppt=shaken;x="a\x00b"', "control character"),
+    (f'{TOKEN};info="< >";alg=ES256;ppt=shaken', "angle brackets"),  # quoted, the same URI rules
+    (f'{TOKEN};info="{URL}";alg=ES256;ppt=shaken', "angle brackets"),  # once cut to "ttps://...o"
 ])
 def test_control_characters_are_refused_where_the_grammar_has_none(value, message):
     """absoluteURI and token (info, alg, ppt) hold no control character, nor does a quoted-string's

@@ -288,3 +288,27 @@ def test_claim_numbers_of_any_size_give_one_verdict_on_every_path(lab, signer, w
     good = signer.sign("+33612345678", "+33198765432", iat=NOW)
     both = verifier.verify([value, good], orig="+33612345678", dest="+33198765432", now=NOW)
     assert both.ok and both.headers[1].ok
+
+
+@fast
+@given(info=st.one_of(st.text(max_size=60), st.text(st.characters(max_codepoint=127), max_size=60),
+                     st.builds("https://x/{}".format, st.text(st.sampled_from("\x00\x07\x1b\x7f[]0;m\\\t"), max_size=8))),
+       quoted=st.booleans(), extra=st.text(st.characters(max_codepoint=127), max_size=20))
+def test_no_control_character_leaves_as_an_x5u(verifier, signer, info, quoted, extra):
+    """Whatever an info parameter holds, the x5u a Result names (and batch records carry into
+    reports) is printable ASCII or None."""
+    token = signer.sign("0612345678", "0198765432", iat=NOW).split(";", 1)[0]
+    value = f'{token};info="<{info}>";alg=ES256;ppt=shaken' if quoted else f"{token};info=<{info}>;alg=ES256;ppt={extra}"
+    for r in (verifier.verify(value, orig="0612345678", dest="0198765432", now=NOW),
+              verifier.verify([value, value + ";x"], orig="0612345678", dest="0198765432", now=NOW)):
+        for x5u in (r.x5u, *(h.x5u for h in r.headers)):
+            assert x5u is None or (x5u.isascii() and x5u.isprintable() and " " not in x5u), repr(x5u)
+
+
+@fast
+@given(st.text())
+def test_report_shows_only_printable_text(text):
+    from manverify.report import shown
+
+    assert shown(text).isprintable()
+    assert shown(text) == text or not text.isprintable()
