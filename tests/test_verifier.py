@@ -159,7 +159,7 @@ def test_wrong_curve_signer_is_437(lab):
     x5u = "https://certs.example.fr/p384.pem"
     v = Verifier(trust_anchors=[lab.root.pem], certificates={x5u: p384.pem + lab.intermediate.pem})
     # Sign with a P-256 key we own: the certificate's key is what must be refused.
-    other = Signer(ec.generate_private_key(ec.SECP256R1()), x5u)
+    other = Signer(ec.generate_private_key(ec.SECP256R1()), x5u, clock=lambda: NOW)
     r = v.verify(other.sign(ORIG, DEST, iat=NOW), **GOOD)
     assert r.sip_code == 437, r.detail
 
