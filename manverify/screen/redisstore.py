@@ -1,0 +1,410 @@
+"""The Redis backend of the counters: shared by every proxy, one round trip per call, never in the
+way of a call.
+
+Each increment happens once, in the store: a call's ops run in one Lua script (EVALSHA, loaded
+once per node), so two proxies on the same store see one count, and nothing is ever replicated or
+retried after it may have run (redis-py's retries are off: a retried increment would count twice).
+
+Round trips. Standalone: one EVALSHA per call; observe_many() sends one EVALSHA for the whole batch
+(cut every MAX_OPS ops). Cluster: a script may only touch one hash slot, so keys carry a hash tag,
+`{orig}` for the calling number's series (burst, fanout, short, outcomes, and the pair's repeat) and
+`{dest}` for the callee's (flood); a call is then one script per slot, two in general, on up to two
+masters. The scripts of all nodes are written before any answer is read, so the call still waits
+about one round trip (the slower node's), not two. A batch is one pipeline per master, written
+together the same way.
+
+Budget. Sockets time out after `budget_ms` (connect and read), so a store that is down or slow costs
+a call at most about one budget (a cluster call with two slow nodes: two). That call, and every call
+after it while the circuit breaker is open, is screened on local counters (Counts.degraded=True) at
+no wait at all. One background thread at a time probes the store every `probe_interval_s` (a PING
+answered within the budget and the script loaded on every master; in a cluster, the slot map read
+again first) and closes the breaker. A call whose answer came too late may have been counted in the
+store as well as locally: at most once in each, never twice in the store. Counts made locally during
+an outage stay local; after it, the store's counts resume without them.
+
+Keys: `<prefix>{<tag>}:<series>:<window>:<slots>[:<subject>][:<slot>]`, tags and subjects the
+keyed hashes of keys.py in base64url; values are counts and HyperLogLogs: no number in clear.
+Retention: each key expires when its newest slot stops being counted (window + one slot).
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.crc import key_slot
+from redis.exceptions import NoScriptError, ResponseError
+from redis.retry import Retry
+
+from ..errors import ConfigError
+from .counters import Counters, LocalCounters, Op, Windows, expiry_of
+from .keys import Keyer
+
+log = logging.getLogger("manverify.screen")
+
+MAX_OPS = 2048  # per script: a batch's script holds the store for ~1 us per op, no longer
+
+# Per op, ARGV: kind ('c' events, 'd' distinct), slot, slots, add, ttl_ms[, member]; KEYS: one hash
+# (field per slot) for 'c', the slots' HyperLogLogs newest first for 'd'. Slots older than the
+# window are deleted as they are met; the answer is one integer per op.
+SCRIPT = """
+local res, ki, ai, n = {}, 1, 1, #ARGV
+while ai <= n do
+  local kind, slot, k, add, ttl = ARGV[ai], ARGV[ai+1], tonumber(ARGV[ai+2]), tonumber(ARGV[ai+3]), ARGV[ai+4]
+  if kind == 'c' then
+    local key, total, low = KEYS[ki], 0, tonumber(slot) - k
+    local h = redis.call('HGETALL', key)
+    for i = 1, #h, 2 do
+      if tonumber(h[i]) < low then redis.call('HDEL', key, h[i]) else total = total + tonumber(h[i+1]) end
+    end
+    if add > 0 then
+      redis.call('HINCRBY', key, slot, add)
+      redis.call('PEXPIRE', key, ttl)
+      total = total + add
+    end
+    res[#res+1] = total
+    ki, ai = ki + 1, ai + 5
+  else
+    if add > 0 then
+      redis.call('PFADD', KEYS[ki], ARGV[ai+5])
+      redis.call('PEXPIRE', KEYS[ki], ttl)
+    end
+    res[#res+1] = redis.call('PFCOUNT', unpack(KEYS, ki, ki + k))
+    ki, ai = ki + k + 1, ai + 6
+  end
+end
+return res
+"""
+
+
+def _b64(key: bytes) -> str:
+    return base64.urlsafe_b64encode(key).rstrip(b"=").decode("ascii")
+
+
+class _Node:
+    """One server: a redis-py client whose sockets time out at the budget and never retry."""
+
+    def __init__(self, host: str, port: int, budget: float, **auth):
+        self.name = f"{host}:{port}"
+        self.client = redis.Redis(host=host, port=port, socket_timeout=budget, socket_connect_timeout=budget,
+                                  retry=Retry(NoBackoff(), 0), retry_on_timeout=False, **auth)
+        self.pool = self.client.connection_pool
+
+    def close(self) -> None:
+        self.pool.disconnect()
+
+
+class _Throttled:
+    """At most one line per `interval` seconds; the lines held back are counted in the next."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self._last = -1e18
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def warning(self, msg: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < self.interval:
+                self._held += 1
+                return
+            held, self._held, self._last = self._held, 0, now
+        log.warning(msg + (f" ({held} similar lines held back)" if held else ""))
+
+
+class RedisCounters(Counters):
+    """Counters in Redis or Redis Cluster (see the module docstring for round trips and budget).
+
+    Configuration: url (redis://[user:password@]host:port/db, rediss:// for TLS, redis+cluster://
+    seed-host:port for a cluster, or "cluster": true with a redis:// seed), key_secret (shared by
+    every proxy on the store, required), budget_ms (default 5), prefix (default "mv:"),
+    probe_interval_s (default 1), log_interval_s (default 10)."""
+
+    backend = "redis"
+
+    def __init__(self, windows: Windows, keyer: Keyer, url: str = "redis://127.0.0.1:6379/0",
+                 cluster: bool = False, budget_ms: float = 5.0, prefix: str = "mv:",
+                 probe_interval_s: float = 1.0, log_interval_s: float = 10.0, max_keys: int = 200_000):
+        super().__init__(windows, keyer)
+        parts = urlsplit(url)
+        if parts.scheme == "redis+cluster":
+            cluster = True
+        self.cluster = cluster
+        self.budget = budget_ms / 1000.0
+        self.prefix = prefix
+        self.probe_interval = probe_interval_s
+        self._where = f"{parts.hostname}:{parts.port or 6379}"  # never the password
+        self._auth: Dict[str, Any] = {}
+        if parts.username:
+            self._auth["username"] = unquote(parts.username)
+        if parts.password:
+            self._auth["password"] = unquote(parts.password)
+        if parts.scheme == "rediss":
+            self._auth["ssl"] = True
+        db = int(parts.path.strip("/") or 0)
+        if not cluster:
+            self._auth["db"] = db
+        self._seed = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self._nodes: Dict[Tuple[str, int], _Node] = {}
+        self._slots: List[Optional[_Node]] = []
+        self.local = LocalCounters(windows, keyer, max_keys=max_keys)
+        self._sha = ""
+        self._lock = threading.Lock()
+        self._log = _Throttled(log_interval_s)
+        self._stop = threading.Event()
+        self._probe: Optional[threading.Thread] = None
+        self._open = False
+        self._opened_at = 0.0
+        self.errors = 0
+        self.opens = 0
+        self.store_calls = 0
+        self.local_calls = 0
+        self._last_error = ""
+        try:
+            self._connect()
+        except Exception as e:  # a store down at start-up is an outage like any other
+            self._failed(e)
+
+    @classmethod
+    def from_config(cls, config: Mapping, windows: Windows, keyer: Keyer) -> "RedisCounters":
+        url = config.get("url", "redis://127.0.0.1:6379/0")
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("redis", "rediss", "redis+cluster"):
+            raise ConfigError("counters.url: redis://host:port/db, rediss://… or redis+cluster://host:port")
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises on a bad port
+            db = int(parts.path.strip("/") or 0)
+        except ValueError:
+            raise ConfigError("counters.url: a port and a database number") from None
+        cluster = config.get("cluster", False)
+        if not isinstance(cluster, bool):
+            raise ConfigError("counters.cluster: true or false")
+        if (cluster or parts.scheme == "redis+cluster") and db != 0:
+            raise ConfigError("counters.url: a cluster has database 0 only")
+        budget = config.get("budget_ms", 5)
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 10_000:
+            raise ConfigError("counters.budget_ms: milliseconds, more than 0 and at most 10000")
+        prefix = config.get("prefix", "mv:")
+        if not isinstance(prefix, str) or "{" in prefix or "}" in prefix or len(prefix) > 64:
+            raise ConfigError("counters.prefix: a short string without { or }")
+        kw = {}
+        for name in ("probe_interval_s", "log_interval_s"):
+            v = config.get(name, 1.0 if name == "probe_interval_s" else 10.0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 3600:
+                raise ConfigError(f"counters.{name}: seconds, more than 0 and at most 3600")
+            kw[name] = float(v)
+        return cls(windows, keyer, url=url, cluster=cluster, budget_ms=float(budget), prefix=prefix,
+                   max_keys=config.get("max_keys", 200_000), **kw)
+
+    # -- topology and scripts --------------------------------------------------------------------
+    def _node(self, host: str, port: int) -> _Node:
+        node = self._nodes.get((host, port))
+        if node is None:
+            node = self._nodes[(host, port)] = _Node(host, port, self.budget, **self._auth)
+        return node
+
+    def _connect(self) -> None:
+        """Read the slot map (cluster) and load the script on every master; raises if any fails."""
+        seed = self._node(*self._seed)
+        if self.cluster:
+            slots: List[Optional[_Node]] = [None] * 16384
+            last_error: Optional[Exception] = None
+            for candidate in [seed] + [n for n in list(self._nodes.values()) if n is not seed]:
+                try:
+                    table = candidate.client.execute_command("CLUSTER SLOTS")
+                    break
+                except Exception as e:
+                    last_error = e
+            else:
+                raise last_error  # type: ignore[misc]
+            for start, end, master, *_ in table:
+                host = master[0].decode() if isinstance(master[0], bytes) else master[0]
+                node = self._node(host or self._seed[0], int(master[1]))
+                slots[int(start):int(end) + 1] = [node] * (int(end) - int(start) + 1)
+            if any(n is None for n in slots):
+                raise ConnectionError("cluster: some hash slots have no master")
+            masters = list({id(n): n for n in slots}.values())
+        else:
+            masters = [seed]
+        shas = {n.client.script_load(SCRIPT) for n in masters}
+        (self._sha,) = shas
+        if self.cluster:
+            self._slots = slots
+
+    def _route(self, key: str) -> _Node:
+        if not self.cluster:
+            return self._nodes[self._seed]
+        return self._slots[key_slot(key.encode("ascii"))]
+
+    # -- the call path ---------------------------------------------------------------------------
+    def apply_many(self, calls: Sequence[Tuple[Sequence[Op], float]]) -> List[Tuple[Tuple[int, ...], bool]]:
+        if self._open:
+            return self._locally(calls)
+        # one script per (node, slot) group; `where` maps each op to (group, index in its answer)
+        groups: Dict[Any, List[Any]] = {}  # group id -> [node, keys, args, ops so far]
+        open_group: Dict[int, Any] = {}  # slot -> id of the group taking its ops
+        where: List[List[Tuple[Any, int]]] = []
+        tags: Dict[bytes, str] = {}
+        for ops, now in calls:
+            placed = []
+            for op in ops:
+                tag = tags.get(op.tag)
+                if tag is None:
+                    tag = tags[op.tag] = self.prefix + "{" + _b64(op.tag) + "}:"
+                slot = key_slot(tag.encode("ascii")) if self.cluster else 0
+                gid = open_group.get(slot)
+                g = groups.get(gid)
+                if g is None or g[3] >= MAX_OPS:  # a full script: the slot's next ops go in another
+                    gid = open_group[slot] = len(groups)
+                    g = groups[gid] = [self._route(tag), [], [], 0]
+                s = op.series
+                cur = int(now // s.width)
+                base = tag + s.code if op.subject == op.tag else tag + s.code + ":" + _b64(op.subject)
+                ttl = max(1, int((expiry_of(s, cur) - now) * 1000) + 1)
+                if s.distinct:
+                    g[1].extend(f"{base}:{cur - i}" for i in range(s.slots + 1))
+                    g[2].extend(("d", cur, s.slots, op.add if op.member is not None else 0, ttl, op.member or b""))
+                else:
+                    g[1].append(base)
+                    g[2].extend(("c", cur, s.slots, op.add, ttl))
+                placed.append((gid, g[3]))
+                g[3] += 1
+            where.append(placed)
+        answers = self._run(groups)
+        out: List[Tuple[Tuple[int, ...], bool]] = []
+        for (ops, now), placed in zip(calls, where):
+            values = []
+            failed = False
+            for gid, i in placed:
+                a = answers[gid]
+                if isinstance(a, Exception):
+                    failed = True
+                    break
+                values.append(int(a[i]))
+            if failed:  # screened locally; nothing is retried in the store (it may have counted)
+                out.append((self.local.apply_many(((ops, now),))[0][0], True))
+            else:
+                out.append((tuple(values), False))
+        degraded = sum(1 for _, d in out if d)
+        with self._lock:
+            self.store_calls += len(calls) - degraded
+            self.local_calls += degraded
+        return out
+
+    def _locally(self, calls) -> List[Tuple[Tuple[int, ...], bool]]:
+        with self._lock:
+            self.local_calls += len(calls)
+        return [(values, True) for values, _ in self.local.apply_many(calls)]
+
+    def _run(self, groups: Dict[Any, List[Any]]) -> Dict[Any, Any]:
+        """Every group's EVALSHA written to its node, then every answer read: one round trip."""
+        by_node: Dict[_Node, List[Any]] = {}
+        for gid, (node, keys, args, _n) in groups.items():
+            by_node.setdefault(node, []).append((gid, ("EVALSHA", self._sha, len(keys), *keys, *args)))
+        answers = self._exchange(by_node)
+        retry = {}
+        for node, items in by_node.items():  # a store restarted since the load: the script never ran
+            missing = [(gid, cmd) for gid, cmd in items if isinstance(answers.get(gid), NoScriptError)]
+            if missing:
+                try:
+                    node.client.script_load(SCRIPT)
+                    retry[node] = missing
+                except Exception as e:
+                    for gid, _ in missing:
+                        answers[gid] = e
+        if retry:
+            answers.update(self._exchange(retry))
+        errors = [a for a in answers.values() if isinstance(a, Exception)]
+        if errors:
+            self._failed(errors[0])
+        return answers
+
+    def _exchange(self, by_node: Dict[_Node, List[Any]]) -> Dict[Any, Any]:
+        answers: Dict[Any, Any] = {}
+        sent = []
+        for node, items in by_node.items():
+            try:
+                conn = node.pool.get_connection("EVALSHA")
+            except Exception as e:
+                answers.update((gid, e) for gid, _ in items)
+                continue
+            try:
+                conn.send_packed_command(conn.pack_commands([cmd for _, cmd in items]), check_health=False)
+                sent.append((node, conn, items))
+            except Exception as e:
+                conn.disconnect()
+                node.pool.release(conn)
+                answers.update((gid, e) for gid, _ in items)
+        for node, conn, items in sent:
+            try:
+                for gid, _ in items:
+                    try:
+                        answers[gid] = conn.read_response()
+                    except ResponseError as e:  # read whole: the connection stays in step
+                        answers[gid] = e
+            except Exception as e:  # timeout or reset: unread answers would desynchronise it
+                conn.disconnect()
+                for gid, _ in items:
+                    if gid not in answers:
+                        answers[gid] = e
+            finally:
+                node.pool.release(conn)
+        return answers
+
+    # -- circuit breaker -------------------------------------------------------------------------
+    def _failed(self, error: Exception) -> None:
+        with self._lock:
+            self.errors += 1
+            self._last_error = type(error).__name__
+            opened = not self._open
+            if opened:
+                self._open = True
+                self.opens += 1
+                self._opened_at = time.monotonic()
+            if self._probe is None and not self._stop.is_set():
+                self._probe = threading.Thread(target=self._probing, name="manverify-counters-probe", daemon=True)
+                self._probe.start()
+        self._log.warning(f"screening counters: store {self._where} unusable ({type(error).__name__}); "
+                          f"calls screened on local counters, probing every {self.probe_interval:g} s")
+
+    def _probing(self) -> None:
+        try:
+            while not self._stop.wait(self.probe_interval):
+                try:
+                    self._connect()
+                except Exception as e:
+                    with self._lock:
+                        self._last_error = type(e).__name__
+                    continue
+                with self._lock:
+                    self._open = False
+                    down = time.monotonic() - self._opened_at
+                    n = self.local_calls
+                log.warning(f"screening counters: store {self._where} back after {down:.1f} s "
+                            f"({n} calls screened locally so far)")
+                return
+        finally:
+            with self._lock:
+                self._probe = None
+
+    def stats(self) -> Dict[str, Any]:
+        with self._lock:
+            return {"backend": self.backend, "cluster": self.cluster, "store": self._where,
+                    "degraded": self._open, "errors": self.errors, "breaker_opens": self.opens,
+                    "store_calls": self.store_calls, "local_calls": self.local_calls,  # local: during outages
+"last_error": self._last_error,
+                    "budget_ms": self.budget * 1000, "masters": len({id(n) for n in self._slots}) or 1}
+
+    def close(self) -> None:
+        self._stop.set()
+        probe = self._probe
+        if probe is not None:
+            probe.join(timeout=5)
+        for node in list(self._nodes.values()):
+            node.close()
