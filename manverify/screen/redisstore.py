@@ -29,6 +29,7 @@ Retention: each key expires when its newest slot stops being counted (window + o
 from __future__ import annotations
 
 import base64
+import inspect
 import logging
 import threading
 import time
@@ -92,8 +93,11 @@ class _Node:
     def __init__(self, host: str, port: int, budget: float, **auth):
         self.name = f"{host}:{port}"
         self.client = redis.Redis(host=host, port=port, socket_timeout=budget, socket_connect_timeout=budget,
-                                  retry=Retry(NoBackoff(), 0), retry_on_timeout=False, **auth)
+                                  retry=Retry(NoBackoff(), 0), **auth)
         self.pool = self.client.connection_pool
+        # redis-py < 5.3 needs a command name, later versions deprecate it
+        param = inspect.signature(self.pool.get_connection).parameters.get("command_name")
+        self.get_args = ("EVALSHA",) if param is not None and param.default is param.empty else ()
 
     def close(self) -> None:
         self.pool.disconnect()
@@ -330,7 +334,7 @@ class RedisCounters(Counters):
         sent = []
         for node, items in by_node.items():
             try:
-                conn = node.pool.get_connection("EVALSHA")
+                conn = node.pool.get_connection(*node.get_args)
             except Exception as e:
                 answers.update((gid, e) for gid, _ in items)
                 continue
