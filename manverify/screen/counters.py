@@ -9,7 +9,8 @@ Windows slide by slots: a window of W seconds in k slots counts the events of th
 of the k slots before it, i.e. the last W seconds plus at most W/k more (a limit fires up to one
 slot early, never late). Both backends compute the same slots from the caller's `now`, so they
 give the same counts on the same sequence, except distinct counts, which Redis estimates with
-HyperLogLog (0.81% standard error) and the local backend counts exactly.
+HyperLogLog (0.81% standard error) and the local backend counts exactly. (Out-of-order calls, a
+`now` older than one already seen, may differ by the slots in between.)
 
 Keys are the keyed hashes of keys.py, never numbers. Data lives until the last moment it can be
 counted ((slot + k + 1) * W / k): retention is the window plus one slot.
@@ -47,22 +48,35 @@ class Counts(NamedTuple):
     degraded: bool = False
 
 
-class Series(NamedTuple):
-    """One counted quantity. `name` is part of the store's keys, with the window and slots, so a
-    changed window starts a new series instead of misreading the old slots."""
-    name: str
-    window: float
-    slots: int = 6
-    distinct: bool = False   # count distinct members (HyperLogLog in Redis) instead of events
+class Series:
+    """One counted quantity (immutable). `name` is part of the store's keys, with the window and
+    slots, so a changed window starts a new series instead of misreading the old slots."""
 
-    @property
-    def width(self) -> float:
-        return self.window / self.slots
+    __slots__ = ("name", "window", "slots", "distinct", "width", "code")
 
-    @property
-    def code(self) -> str:
-        w = int(self.window) if float(self.window).is_integer() else self.window
-        return f"{self.name}:{w}:{self.slots}"
+    def __init__(self, name: str, window: float, slots: int = 6, distinct: bool = False):
+        if not name or not all(c.isalnum() or c in "-_." for c in name):
+            raise ConfigError(f"series name {name!r}: letters, digits, - _ .")
+        if isinstance(window, bool) or not isinstance(window, (int, float)) or window <= 0:
+            raise ConfigError(f"series {name}: window in seconds, more than 0")
+        if isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= 100:
+            raise ConfigError(f"series {name}: slots from 1 to 100")
+        w = int(window) if float(window).is_integer() else float(window)
+        for attr, value in (("name", name), ("window", window), ("slots", slots), ("distinct", bool(distinct)),
+                            ("width", window / slots), ("code", f"{name}:{w}:{slots}")):
+            object.__setattr__(self, attr, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Series is immutable")
+
+    def __eq__(self, other):
+        return isinstance(other, Series) and (self.code, self.distinct) == (other.code, other.distinct)
+
+    def __hash__(self):
+        return hash(self.code)
+
+    def __repr__(self):
+        return f"Series({self.name!r}, {self.window!r}, slots={self.slots}, distinct={self.distinct})"
 
 
 class Op(NamedTuple):
@@ -185,12 +199,13 @@ class Counters:
 
 
 class _Entry:
-    __slots__ = ("slots", "last", "expires")
+    __slots__ = ("slots", "last", "expires", "oldest")
 
     def __init__(self):
         self.slots: Dict[int, Any] = {}   # slot -> count, or slot -> set of members (distinct)
         self.last: Optional[Dict[bytes, int]] = None  # distinct: member -> newest slot seen
         self.expires = 0.0
+        self.oldest = 1 << 62  # the oldest slot held (counts)
 
 
 class LocalCounters(Counters):
@@ -214,8 +229,9 @@ class LocalCounters(Counters):
         self.expired = 0
 
     def apply_many(self, calls):
+        op = self._op
         with self._lock:
-            return [(tuple(self._op(op, now) for op in ops), False) for ops, now in calls]
+            return [(tuple([op(o, now) for o in ops]), False) for ops, now in calls]
 
     def _op(self, op: Op, now: float) -> int:
         s = op.series
@@ -233,16 +249,20 @@ class LocalCounters(Counters):
         if s.distinct:
             return self._distinct(e, op, cur, low, s, table)
         slots = e.slots
-        total = 0
-        for k in list(slots):
-            if k < low:
+        if e.oldest < low:  # only then is there something to drop
+            for k in [k for k in slots if k < low]:
                 del slots[k]
-            else:
-                total += slots[k]
+            e.oldest = min(slots, default=cur)
+        total = sum(slots.values())
         if op.add:
             slots[cur] = slots.get(cur, 0) + op.add
             total += op.add
-            self._touch(table, op.subject, e, cur, s)
+            if cur < e.oldest:
+                e.oldest = cur
+            expires = (cur + s.slots + 1) * s.width
+            if expires > e.expires:
+                e.expires = expires
+            table.move_to_end(op.subject)
         return total
 
     def _distinct(self, e: _Entry, op: Op, cur: int, low: int, s: Series, table) -> int:
@@ -262,12 +282,9 @@ class LocalCounters(Counters):
                 by_slot[seen].discard(op.member)
                 last[op.member] = cur
                 by_slot.setdefault(cur, set()).add(op.member)
-            self._touch(table, op.subject, e, cur, s)
+            e.expires = max(e.expires, expiry_of(s, cur))
+            table.move_to_end(op.subject)
         return len(last)
-
-    def _touch(self, table, subject: bytes, e: _Entry, cur: int, s: Series) -> None:
-        e.expires = max(e.expires, expiry_of(s, cur))
-        table.move_to_end(subject)
 
     def _trim(self, table, now: float) -> None:
         # least recently written first: with one window per table that is roughly expiry order;
