@@ -6,6 +6,7 @@ budget, and no number in clear anywhere in the store or the logs."""
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 
@@ -295,3 +296,27 @@ def test_no_number_in_clear_in_the_store_or_the_logs(redis_server, caplog):
     assert not [f for f in forms if f in blob]
     logs = caplog.text
     assert "unusable" in logs and not [f for f in forms if f.decode() in logs]
+
+
+def test_a_worker_forked_during_an_outage_probes_for_itself(tmp_path):
+    from tests.redishelp import RedisServer, free_port
+    port = free_port()
+    keyer = Keyer(SECRET)
+    store = make(f"redis://127.0.0.1:{port}/0", budget_ms=50)
+    assert store.stats()["degraded"]
+    pid = os.fork()
+    if pid == 0:  # the worker: the store comes back after the fork; only its own probe can see it
+        code = 1
+        try:
+            store.observe(keyer.key(NUMBERS[0]), None, None, time.time())
+            if _wait_until(lambda: not store.stats()["degraded"], timeout=10):
+                code = 0 if not store.observe(keyer.key(NUMBERS[0]), None, None, time.time()).degraded else 2
+        finally:
+            os._exit(code)
+    server = RedisServer(tmp_path / "late", port).start()
+    try:
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0
+    finally:
+        store.close()
+        server.stop()

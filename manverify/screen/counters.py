@@ -229,61 +229,77 @@ class LocalCounters(Counters):
         self.expired = 0
 
     def apply_many(self, calls):
-        op = self._op
+        hit = self._hit
         with self._lock:
-            return [(tuple([op(o, now) for o in ops]), False) for ops, now in calls]
+            return [(tuple([hit(o.series, o.subject, o.add, o.member, now) for o in ops]), False) for ops, now in calls]
 
-    def _op(self, op: Op, now: float) -> int:
-        s = op.series
+    def observe(self, orig_key: Key, dest_key: Key, pair_key: Key, now: float) -> Counts:
+        # the same ops as Counters._call_ops without building them: the proxy's per-call path
+        s, hit = self.series, self._hit
+        burst = fanout = repeat = flood = short = outcomes = 0
+        with self._lock:
+            if orig_key is not None:
+                burst = hit(s.burst, orig_key, 1, None, now)
+                fanout = hit(s.fanout, orig_key, 1 if dest_key is not None else 0, dest_key, now)
+                short = hit(s.short, orig_key, 0, None, now)
+                outcomes = hit(s.outcomes, orig_key, 0, None, now)
+            if pair_key is not None:
+                repeat = hit(s.repeat, pair_key, 1, None, now)
+            if dest_key is not None:
+                flood = hit(s.flood, dest_key, 1, None, now)
+        return Counts(burst, fanout, repeat, flood, short, outcomes, False)
+
+    def _hit(self, s: Series, subject: bytes, add: int, member: Optional[bytes], now: float) -> int:
         table = self._tables.get(s.code)
         if table is None:
             table = self._tables[s.code] = OrderedDict()
         cur = int(now // s.width)
         low = cur - s.slots
-        e = table.get(op.subject)
+        e = table.get(subject)
         if e is None:
-            if not op.add:
+            if not add:
                 return 0
-            e = table[op.subject] = _Entry()
+            e = table[subject] = _Entry()
             self._trim(table, now)
         if s.distinct:
-            return self._distinct(e, op, cur, low, s, table)
+            return self._distinct(e, subject, add, member, cur, low, s, table)
         slots = e.slots
         if e.oldest < low:  # only then is there something to drop
             for k in [k for k in slots if k < low]:
                 del slots[k]
             e.oldest = min(slots, default=cur)
         total = sum(slots.values())
-        if op.add:
-            slots[cur] = slots.get(cur, 0) + op.add
-            total += op.add
+        if add:
+            slots[cur] = slots.get(cur, 0) + add
+            total += add
             if cur < e.oldest:
                 e.oldest = cur
             expires = (cur + s.slots + 1) * s.width
             if expires > e.expires:
                 e.expires = expires
-            table.move_to_end(op.subject)
+            table.move_to_end(subject)
         return total
 
-    def _distinct(self, e: _Entry, op: Op, cur: int, low: int, s: Series, table) -> int:
+    def _distinct(self, e: _Entry, subject: bytes, add: int, member: Optional[bytes], cur: int, low: int,
+                  s: Series, table) -> int:
         if e.last is None:
             e.last = {}
         last, by_slot = e.last, e.slots
         for k in [k for k in by_slot if k < low]:
             for m in by_slot.pop(k):
                 del last[m]
-        if op.add and op.member is not None:
-            seen = last.get(op.member)
+        if add and member is not None:
+            seen = last.get(member)
             if seen is None:
                 if len(last) < self.max_members:
-                    last[op.member] = cur
-                    by_slot.setdefault(cur, set()).add(op.member)
+                    last[member] = cur
+                    by_slot.setdefault(cur, set()).add(member)
             elif seen < cur:  # keep the newest slot only: out-of-order calls never move it back
-                by_slot[seen].discard(op.member)
-                last[op.member] = cur
-                by_slot.setdefault(cur, set()).add(op.member)
+                by_slot[seen].discard(member)
+                last[member] = cur
+                by_slot.setdefault(cur, set()).add(member)
             e.expires = max(e.expires, expiry_of(s, cur))
-            table.move_to_end(op.subject)
+            table.move_to_end(subject)
         return len(last)
 
     def _trim(self, table, now: float) -> None:
