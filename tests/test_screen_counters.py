@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from manverify.errors import ConfigError
+from manverify.errors import ConfigError, UsageError
 from manverify.screen.counters import (Counts, LocalCounters, Op, Series, Windows, counters_from_config,
                                        screen_series)
 from manverify.screen.keys import Keyer, mask
@@ -183,3 +183,21 @@ def test_local_backend_from_config():
     assert isinstance(c, LocalCounters) and c.max_keys == 10 and c.windows.burst == 30
     assert c.keyer.key(NUMBERS[0]) == Keyer(SECRET).key(NUMBERS[0])
     assert counters_from_config({}, Windows()).backend == "local"
+
+
+@pytest.mark.parametrize("args, name", [
+    (("+33612345678", None, None, 1.0), "orig_key"),
+    ((None, bytearray(16), None, 1.0), "dest_key"),
+    ((None, None, 7, 1.0), "pair_key"),
+    ((None, None, None, float("nan")), "now"),
+    ((None, None, None, None), "now"),
+])
+def test_engine_mistakes_raise_usage_errors(args, name):
+    c = LocalCounters(keyer=Keyer(SECRET))
+    with pytest.raises(UsageError, match=name):
+        c.observe(*args)
+    with pytest.raises(UsageError, match=name):
+        c.observe_many([args])
+    if name in ("orig_key", "now"):
+        with pytest.raises(UsageError, match=name):
+            c.outcome(args[0], True, args[3])

@@ -320,3 +320,14 @@ def test_a_worker_forked_during_an_outage_probes_for_itself(tmp_path):
     finally:
         store.close()
         server.stop()
+
+
+def test_a_script_error_is_an_outage_for_the_call_not_an_exception(redis_server):
+    keyer = Keyer(SECRET)
+    o = keyer.key(NUMBERS[0])
+    with make(redis_server.url) as store:
+        store.observe(o, None, None, time.time())
+        (burst,) = _keys(redis_server, "burst")
+        redis.Redis.from_url(redis_server.url).set(burst, "not a hash")  # WRONGTYPE in the script
+        c = store.observe(o, None, None, time.time())
+        assert c.degraded and c.burst == 1 and store.stats()["last_error"] == "ResponseError"

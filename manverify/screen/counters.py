@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 from .keys import Keyer
 
 Key = Optional[bytes]
@@ -168,18 +168,22 @@ class Counters:
 
     def observe(self, orig_key: Key, dest_key: Key, pair_key: Key, now: float) -> Counts:
         """Count this call once and return its counts (a None key: that side is not counted)."""
+        _check(orig_key, dest_key, pair_key, now)
         ops, fields = self._call_ops(orig_key, dest_key, pair_key)
         values, degraded = self.apply_many(((ops, now),))[0]
         return self._counts(fields, values, degraded)
 
     def observe_many(self, calls: Sequence[Tuple[Key, Key, Key, float]]) -> List[Counts]:
         """observe() for each call in order, in one exchange with the store."""
+        for c in calls:
+            _check(*c)
         built = [self._call_ops(o, d, p) for o, d, p, _ in calls]
         answers = self.apply_many([(ops, c[3]) for (ops, _), c in zip(built, calls)])
         return [self._counts(fields, values, degraded) for (_, fields), (values, degraded) in zip(built, answers)]
 
     def outcome(self, orig_key: Key, short: bool, now: float) -> None:
         """A call's outcome (from feedback): counted for `pattern.short`."""
+        _check(orig_key, None, None, now)
         if orig_key is None:
             return
         s = self.series
@@ -196,6 +200,15 @@ class Counters:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _check(orig: Key, dest: Key, pair: Key, now: float) -> None:
+    """The engine's mistakes, not call data: keys come from Keyer, times from its clock."""
+    for name, k in (("orig_key", orig), ("dest_key", dest), ("pair_key", pair)):
+        if k is not None and type(k) is not bytes:
+            raise UsageError(f"{name}: bytes from Keyer or None, not {type(k).__name__}")
+    if type(now) not in (float, int) or not -1e12 < now < 1e12:  # also NaN
+        raise UsageError("now: seconds since the epoch (a finite float)")
 
 
 class _Entry:
@@ -235,6 +248,7 @@ class LocalCounters(Counters):
 
     def observe(self, orig_key: Key, dest_key: Key, pair_key: Key, now: float) -> Counts:
         # the same ops as Counters._call_ops without building them: the proxy's per-call path
+        _check(orig_key, dest_key, pair_key, now)
         s, hit = self.series, self._hit
         burst = fanout = repeat = flood = short = outcomes = 0
         with self._lock:

@@ -292,6 +292,13 @@ class RedisCounters(Counters):
     def apply_many(self, calls: Sequence[Tuple[Sequence[Op], float]]) -> List[Tuple[Tuple[int, ...], bool]]:
         if self._open:
             return self._locally(calls)
+        try:
+            return self._in_store(calls)
+        except Exception as e:  # never out of the call path: an answer of an unexpected shape, say
+            self._failed(e)
+            return self._locally(calls)
+
+    def _in_store(self, calls: Sequence[Tuple[Sequence[Op], float]]) -> List[Tuple[Tuple[int, ...], bool]]:
         # one script per (node, slot) group; `where` maps each op to (group, index in its answer)
         groups: Dict[Any, List[Any]] = {}  # group id -> [node, keys, specs, ops so far, members]
         open_group: Dict[int, Any] = {}  # slot -> id of the group taking its ops
@@ -428,7 +435,8 @@ class RedisCounters(Counters):
                 self._probe_pid = os.getpid()
                 self._probe = threading.Thread(target=self._probing, name="manverify-counters-probe", daemon=True)
                 self._probe.start()
-        self._log.warning(f"screening counters: store {self._where} unusable ({type(error).__name__}); "
+        self._log.warning(f"screening counters: store {self._where} unusable ({type(error).__name__}: "
+                          f"{str(error)[:160]}); "
                           f"calls screened on local counters, probing every {self.probe_interval:g} s")
 
     def _probing(self) -> None:
