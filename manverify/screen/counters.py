@@ -3,7 +3,15 @@
 What is counted is declared, not coded: a `Series` says a window, how many slots cut it, and
 whether it counts events or distinct members. A call is a handful of `Op`s (series, subject key,
 add or just read); both backends run any list of ops, so a new series (the look-up's reports, the
-originating side's repeats and refusals) is one `Series(...)` line and the ops that use it.
+originating side's repeats and refusals) is one `Series(...)` line and the ops that use it:
+
+    refused = Series("refused", 60 * 86400, slots=60)          # refusals remembered 60 days
+    subject = keyer.derive("customer-dest", customer, dest_key)
+    counters.apply([Op(refused, dest_key, subject)], now)       # count one (add=0: only read)
+    reporters = Series("reporters", 30 * 86400, slots=30, distinct=True)
+    counters.apply([Op(reporters, n_key, n_key, 1, keyer.derive("reporter", rid))], now)
+
+`apply()` answers (one value per op, degraded); `apply_many()` takes many calls in one exchange.
 
 Windows slide by slots: a window of W seconds in k slots counts the events of the current slot and
 of the k slots before it, i.e. the last W seconds plus at most W/k more (a limit fires up to one

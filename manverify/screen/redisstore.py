@@ -16,9 +16,10 @@ together the same way.
 Budget. Sockets time out after `budget_ms` (connect and read), so a store that is down or slow costs
 a call at most about one budget (a cluster call with two slow nodes: two). That call, and every call
 after it while the circuit breaker is open, is screened on local counters (Counts.degraded=True) at
-no wait at all. One background thread at a time probes the store every `probe_interval_s` (a PING
-answered within the budget and the script loaded on every master; in a cluster, the slot map read
-again first) and closes the breaker. A call whose answer came too late may have been counted in the
+no wait at all. One background thread at a time probes the store every `probe_interval_s` (the
+script loaded on every master within the budget; in a cluster, the slot map read again first, so a
+MOVED answer after a resharding or failover is an outage of one probe interval) and closes the
+breaker. A call whose answer came too late may have been counted in the
 store as well as locally: at most once in each, never twice in the store. Counts made locally during
 an outage stay local; after it, the store's counts resume without them.
 
@@ -30,9 +31,9 @@ from __future__ import annotations
 
 import base64
 import inspect
-import struct
 import logging
 import os
+import struct
 import threading
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
