@@ -93,16 +93,15 @@ while pos <= n do
         -- most callers are rare: with no older slot there is nothing to merge (~15 us saved)
         if redis.call('EXISTS', unpack(KEYS, ki + 2, ki + k + 1)) > 0 then
           redis.call('PFMERGE', w, unpack(KEYS, ki + 2, ki + k + 1))
-        else
-          redis.call('PFADD', w, member)
         end
+        redis.call('PFADD', w, member)
         redis.call('PEXPIRE', w, ttl)
         redis.call('PFADD', o, member)
         redis.call('PEXPIRE', o, ttl2)
       else
         redis.call('PFADD', o, member)
+        redis.call('PFADD', w, member)
       end
-      redis.call('PFADD', w, member)
       res[#res+1] = redis.call('PFCOUNT', w)
     elseif redis.call('EXISTS', w) == 1 then
       res[#res+1] = redis.call('PFCOUNT', w)
