@@ -121,10 +121,6 @@ def screen_series(windows: Windows) -> ScreenSeries:
     )
 
 
-def slot_of(series: Series, now: float) -> int:
-    return int(now // series.width)
-
-
 def expiry_of(series: Series, slot: int) -> float:
     """When data written in `slot` stops being counted (on the caller's clock)."""
     return (slot + series.slots + 1) * series.width
