@@ -15,7 +15,7 @@ import redis
 
 from manverify.screen.counters import LocalCounters, Windows, counters_from_config
 from manverify.screen.keys import Keyer
-from tests.redishelp import redis_cluster, redis_server  # noqa: F401 - fixtures
+from .redishelp import RedisServer, free_port, redis_cluster, redis_server  # noqa: F401 - fixtures
 
 SECRET = "k" * 32
 WINDOWS = Windows(burst=60, fanout=3600, repeat=30 * 86400, flood=60, short=3600)
@@ -198,7 +198,6 @@ def test_a_killed_store_never_holds_a_call_and_is_used_again_after_restart(redis
 
 
 def test_a_store_down_at_start_is_an_outage_not_an_error(tmp_path):
-    from tests.redishelp import RedisServer, free_port
     port = free_port()
     keyer = Keyer(SECRET)
     with make(f"redis://127.0.0.1:{port}/0", budget_ms=50) as store:
@@ -299,7 +298,6 @@ def test_no_number_in_clear_in_the_store_or_the_logs(redis_server, caplog):
 
 
 def test_a_worker_forked_during_an_outage_probes_for_itself(tmp_path):
-    from tests.redishelp import RedisServer, free_port
     port = free_port()
     keyer = Keyer(SECRET)
     store = make(f"redis://127.0.0.1:{port}/0", budget_ms=50)
