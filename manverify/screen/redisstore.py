@@ -120,10 +120,29 @@ return table.concat(res, ' ')
 SPEC = struct.Struct(">cdBHdd")
 
 
-def _resp(args: List[str]) -> bytes:
-    """One command in RESP, from str arguments (binary ones decoded as latin-1, one char a byte):
-    a few times cheaper than redis-py's per-argument encoder, which dominated a call's cost."""
-    return ("*%d\r\n" % len(args) + "".join(["$%d\r\n%s\r\n" % (len(a), a) for a in args])).encode("latin-1")
+class _Script:
+    """One EVALSHA being built: keys RESP-encoded as they come (binary members decoded as
+    latin-1, one char a byte), so the command is one join. Packing by hand costs a fraction of
+    redis-py's per-argument encoder, which dominated a call's cost."""
+
+    __slots__ = ("node", "keys", "specs", "members", "n")
+
+    def __init__(self, node: "_Node"):
+        self.node = node
+        self.keys: List[str] = []     # RESP bulk strings
+        self.specs: List[bytes] = []  # SPEC-packed, one per op
+        self.members: List[str] = []  # RESP bulk strings
+        self.n = 0                    # ops
+
+    def key(self, name: str) -> None:
+        self.keys.append(f"${len(name)}\r\n{name}\r\n")
+
+    def command(self, sha: str) -> bytes:
+        specs = b"".join(self.specs)
+        nkeys = str(len(self.keys))
+        return (f"*{4 + len(self.keys) + len(self.members)}\r\n$7\r\nEVALSHA\r\n$40\r\n{sha}\r\n"
+                f"${len(nkeys)}\r\n{nkeys}\r\n" + "".join(self.keys) + f"${len(specs)}\r\n"
+                ).encode("latin-1") + specs + ("\r\n" + "".join(self.members)).encode("latin-1")
 
 
 def _b64(key: bytes) -> str:
@@ -320,9 +339,9 @@ class RedisCounters(Counters):
 
     def _in_store(self, calls: Sequence[Tuple[Sequence[Op], float]]) -> List[Tuple[Tuple[int, ...], bool]]:
         # one script per (node, slot) group; `where` maps each op to (group, index in its answer)
-        groups: Dict[Any, List[Any]] = {}  # group id -> [node, keys, specs, ops so far, members]
-        open_group: Dict[int, Any] = {}  # slot -> id of the group taking its ops
-        where: List[List[Tuple[Any, int]]] = []
+        groups: Dict[int, _Script] = {}  # group id -> script
+        open_group: Dict[int, int] = {}  # hash slot -> id of the group taking its ops
+        where: List[List[Tuple[int, int]]] = []
         heads: Dict[bytes, Tuple[str, int]] = {}
         cluster, prefix, pack = self.cluster, self.prefix, SPEC.pack
         for ops, now in calls:
@@ -333,30 +352,30 @@ class RedisCounters(Counters):
                     head = prefix + "{" + _b64(op.tag) + "}:"
                     h = heads[op.tag] = (head, key_slot(head.encode("ascii")) if cluster else 0)
                 head, slot = h
-                gid = open_group.get(slot)
+                gid = open_group.get(slot, -1)
                 g = groups.get(gid)
-                if g is None or g[3] >= MAX_OPS:  # a full script: the slot's next ops go in another
+                if g is None or g.n >= MAX_OPS:  # a full script: the slot's next ops go in another
                     gid = open_group[slot] = len(groups)
-                    g = groups[gid] = [self._route(head), [], [], 0, []]  # node, keys, specs, ops, members
+                    g = groups[gid] = _Script(self._route(head))
                 s = op.series
                 k = s.slots
                 cur = int(now // s.width)
                 base = head + s.code if op.subject == op.tag else head + s.code + ":" + _b64(op.subject)
                 if s.distinct:
-                    o = base + ":o"
-                    g[1].append(base + ":w" + str(cur))
-                    g[1].extend([o + str(cur - j) for j in range(k + 1)])
+                    g.key(f"{base}:w{cur}")
+                    for j in range(k + 1):
+                        g.key(f"{base}:o{cur - j}")
                     if op.add and op.member is not None:
-                        g[2].append(pack(b"d", cur, k, op.add, int(((cur + 1) * s.width - now) * 1000) + 1,
-                                         int(((cur + k + 1) * s.width - now) * 1000) + 1))
-                        g[4].append(op.member.decode("latin-1"))
+                        g.specs.append(pack(b"d", cur, k, op.add, int(((cur + 1) * s.width - now) * 1000) + 1,
+                                            int(((cur + k + 1) * s.width - now) * 1000) + 1))
+                        g.members.append(f"${len(op.member)}\r\n{op.member.decode('latin-1')}\r\n")
                     else:
-                        g[2].append(pack(b"d", cur, k, 0, 0, 0))
+                        g.specs.append(pack(b"d", cur, k, 0, 0, 0))
                 else:
-                    g[1].append(base)
-                    g[2].append(pack(b"c", cur, k, op.add, int(((cur + k + 1) * s.width - now) * 1000) + 1, 0))
-                placed.append((gid, g[3]))
-                g[3] += 1
+                    g.key(base)
+                    g.specs.append(pack(b"c", cur, k, op.add, int(((cur + k + 1) * s.width - now) * 1000) + 1, 0))
+                placed.append((gid, g.n))
+                g.n += 1
             where.append(placed)
         answers = self._run(groups)
         for gid, a in answers.items():
@@ -390,12 +409,11 @@ class RedisCounters(Counters):
             self._failed(ConnectionError("open before fork"))
         return [(values, True) for values, _ in self.local.apply_many(calls)]
 
-    def _run(self, groups: Dict[Any, List[Any]]) -> Dict[Any, Any]:
+    def _run(self, groups: Dict[int, _Script]) -> Dict[Any, Any]:
         """Every group's EVALSHA written to its node, then every answer read: one round trip."""
         by_node: Dict[_Node, List[Any]] = {}
-        for gid, (node, keys, specs, _n, members) in groups.items():
-            cmd = _resp(["EVALSHA", self._sha, str(len(keys)), *keys, b"".join(specs).decode("latin-1"), *members])
-            by_node.setdefault(node, []).append((gid, cmd))
+        for gid, script in groups.items():
+            by_node.setdefault(script.node, []).append((gid, script.command(self._sha)))
         answers = self._exchange(by_node)
         retry = {}
         for node, items in by_node.items():  # a store restarted since the load: the script never ran
