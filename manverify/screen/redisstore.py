@@ -5,13 +5,13 @@ Each increment happens once, in the store: a call's ops run in one Lua script (E
 once per node), so two proxies on the same store see one count, and nothing is ever replicated or
 retried after it may have run (redis-py's retries are off: a retried increment would count twice).
 
-Round trips. Standalone: one EVALSHA per call; observe_many() sends one EVALSHA for the whole batch
-(cut every MAX_OPS ops, all sent at once). Cluster: a script may only touch one hash slot, so keys carry a hash tag,
-`{orig}` for the calling number's series (burst, fanout, short, outcomes, and the pair's repeat) and
-`{dest}` for the callee's (flood); a call is then one script per slot, two in general, on up to two
-masters. The scripts of all nodes are written before any answer is read, so the call still waits
-about one round trip (the slower node's), not two. A batch is one pipeline per master, written
-together the same way.
+Round trips. Standalone: one EVALSHA per call; observe_many() sends one EVALSHA per MAX_OPS ops of
+the batch, all written at once. Cluster: a script may only touch one hash slot, so keys carry a
+hash tag, `{orig}` for the calling number's series (burst, fanout, short, outcomes, and the pair's
+repeat) and `{dest}` for the callee's (flood); a call is then one script per slot, two in general,
+on up to two masters. The scripts of all nodes are written before any answer is read, so the call
+waits about one round trip (the slower node's), not two. A batch is one pipeline per master,
+written together the same way.
 
 Budget. Sockets time out after `budget_ms` (connect and read), so a store that is down or slow costs
 a call at most about one budget (a cluster call with two slow nodes: two). That call, and every call
@@ -19,13 +19,14 @@ after it while the circuit breaker is open, is screened on local counters (Count
 no wait at all. One background thread at a time probes the store every `probe_interval_s` (the
 script loaded on every master within the budget; in a cluster, the slot map read again first, so a
 MOVED answer after a resharding or failover is an outage of one probe interval) and closes the
-breaker. A call whose answer came too late may have been counted in the
-store as well as locally: at most once in each, never twice in the store. Counts made locally during
-an outage stay local; after it, the store's counts resume without them.
+breaker. A call whose answer came too late may have been counted in the store as well as locally:
+at most once in each, never twice in the store. Counts made locally during an outage stay local;
+after it, the store's counts resume without them. Outages are logged at most once per
+`log_interval_s` (with the number of lines held back), recoveries once each; stats() exports them.
 
-Keys: `<prefix>{<tag>}:<series>:<window>:<slots>[:<subject>][:<slot>]`, tags and subjects the
-keyed hashes of keys.py in base64url; values are counts and HyperLogLogs: no number in clear.
-Retention: each key expires when its newest slot stops being counted (window + one slot).
+Keys: `<prefix>{<tag>}:<series>:<window>:<slots>[:<subject>][:w<slot>|:o<slot>]`, tags and
+subjects the keyed hashes of keys.py in base64url; values are counts and HyperLogLogs: no number in
+clear. Retention: each key expires when its newest slot stops being counted (window + one slot).
 """
 from __future__ import annotations
 
