@@ -182,11 +182,12 @@ def _fast_chunk(chunk: bytes) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     starts[1:] = ends[:-1] + 1
     ends -= (ends > starts) & (a[ends - 1] == 13)  # CR LF
     length = ends - starts
-    d = (a - np.uint8(48)).astype(np.uint8)
-    nondigit = np.zeros(len(a) + 1, dtype=np.int32)
-    np.cumsum(d > 9, out=nondigit[1:])
-    nondig = nondigit[ends] - nondigit[starts]
-    del nondigit
+    d = a - np.uint8(48)  # wraps below '0': every non-digit is > 9
+    # Non-digits other than line ends are few in a list of numbers (a '+', a CR): count each
+    # line's by bisecting their positions (a running count over every byte costs 5x more).
+    other = np.flatnonzero((d > 9) & (a != 10))
+    nondig = np.searchsorted(other, ends) - np.searchsorted(other, starts)
+    del other
     first = a[starts]
     second = a[np.minimum(starts + 1, len(a) - 1)]
     digits_only = nondig == 0

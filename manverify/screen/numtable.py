@@ -38,6 +38,7 @@ LBASE = tuple(length * 10 ** MAX_DIGITS for length in range(MAX_DIGITS + 1))
 PAD16 = tuple(10 ** (MAX_DIGITS - length) * 16 for length in range(MAX_DIGITS + 1))
 
 NEVER = 0  # expiry of an entry that does not expire
+_NONE = range(0)
 
 
 def key(digits: str) -> int:
@@ -62,7 +63,33 @@ def range_interval(first: str, last: str) -> Tuple[int, int]:
 
 def mix_many(keys: np.ndarray) -> np.ndarray:
     """The mix of each key (uint64): numpy wraps products mod 2**64, and 2**54 divides 2**64."""
-    return (keys.astype(np.uint64, copy=False) * np.uint64(_MIX)) & np.uint64(_KEY_MASK)
+    m = keys.astype(np.uint64, copy=True)
+    m *= np.uint64(_MIX)
+    m &= np.uint64(_KEY_MASK)
+    return m
+
+
+def stable_order(mixed: np.ndarray) -> np.ndarray:
+    """np.argsort(mixed, kind="stable") for values below 2**54, at the cost of one np.sort of
+    uint64 (argsort is 5-9x slower at 10 M): sort (top bits, index) packed in one word, then
+    reorder the few runs whose top bits tie."""
+    n = len(mixed)
+    ib = max(1, (n - 1).bit_length())
+    tb = min(64 - ib, KEY_BITS)
+    packed = (mixed >> np.uint64(KEY_BITS - tb)) << np.uint64(ib)
+    packed |= np.arange(n, dtype=np.uint64)
+    packed.sort()
+    order = (packed & np.uint64((1 << ib) - 1)).astype(np.intp)
+    if tb < KEY_BITS:
+        top = packed >> np.uint64(ib)
+        tie = np.flatnonzero(top[1:] == top[:-1])
+        if len(tie):
+            # Ties' runs are in ascending top bits, which the full value refines: sorting all
+            # tied positions together by (value, index) keeps them in their runs.
+            at = np.union1d(tie, tie + 1)
+            sub = order[at]
+            order[at] = sub[np.lexsort((sub, mixed[sub]))]
+    return order
 
 
 class NumberTable:
@@ -110,7 +137,7 @@ class NumberTable:
         if expiry is None:
             # A stable sort keeps each group's entries together among equal mixes; the lowest
             # origin of each run is taken below (one sort key, not two: 10 M entries).
-            order = np.argsort(mixed, kind="stable")
+            order = stable_order(mixed)
         else:
             # NEVER sorts first, then the latest expiry.
             lasting = np.where(expiry == NEVER, np.uint32(0), np.uint32(0xFFFFFFFF) - expiry)
@@ -147,11 +174,13 @@ class NumberTable:
         lo = self._dir_v[b]
         hi = self._dir_v[b + 1]
         if lo == hi:
-            return range(0)
+            return _NONE
         r = m & self._rmask
         res = self._res_v
         i = bisect_left(res, r, lo, hi)
-        j = i
+        if i == hi or res[i] != r:
+            return _NONE
+        j = i + 1
         while j < hi and res[j] == r:
             j += 1
         return range(i, j)
@@ -187,7 +216,7 @@ class Segments:
     is better): so when the best entry of a group is expired, every other one of that group
     there is too, provided rank puts never-expiring entries first and then the latest expiry."""
 
-    __slots__ = ("_starts", "_top", "_ptr", "_cover", "_starts_v", "_top_v", "_ptr_v", "_cover_v")
+    __slots__ = ("_starts", "_top", "_ptr", "_cover", "_starts_v", "_top_v", "_ptr_v", "_cover_v", "_two_level")
 
     _STRIDE = 64  # a look-up bisects every 64th start (small, cached), then 64 starts (a few lines)
 
@@ -226,6 +255,7 @@ class Segments:
         self._top = np.ascontiguousarray(self._starts[:: self._STRIDE])
         self._ptr = np.array(ptr, dtype=np.uint32)
         self._cover = np.array(cover, dtype=np.uint32)
+        self._two_level = len(self._top) > 1
         self._starts_v, self._top_v = memoryview(self._starts), memoryview(self._top)
         self._ptr_v, self._cover_v = memoryview(self._ptr), memoryview(self._cover)
 
@@ -234,12 +264,18 @@ class Segments:
 
     def find(self, k: int) -> Sequence[int]:
         """The entry ids covering key k, at most one per group."""
-        t = bisect_right(self._top_v, k) - 1
-        if t < 0:
-            return ()
-        lo = t * self._STRIDE
-        s = bisect_right(self._starts_v, k, lo, min(lo + self._STRIDE, len(self._starts))) - 1
-        a, b = self._ptr_v[s], self._ptr_v[s + 1]
+        if self._two_level:
+            t = bisect_right(self._top_v, k) - 1
+            if t < 0:
+                return ()
+            lo = t * self._STRIDE
+            s = bisect_right(self._starts_v, k, lo, min(lo + self._STRIDE, len(self._starts_v))) - 1
+        else:
+            s = bisect_right(self._starts_v, k) - 1
+            if s < 0:
+                return ()
+        a = self._ptr_v[s]
+        b = self._ptr_v[s + 1]
         return self._cover_v[a:b] if a != b else ()
 
     def nbytes(self) -> int:

@@ -1,0 +1,146 @@
+#!/usr/bin/env python
+"""Screening lists at national scale: load time, resident bytes per entry and look-up cost, with
+10 M entries and with 1 k, side by side.
+
+Run: python benches/bench_screen_lists.py [--entries 10000000]
+
+Each size runs in its own subprocess (a clean resident-set figure): it writes a block list of
+that many entries (numbers in national, +33 and canonical form, plus 1 % written with spaces,
+prefixes and ranges) to a temporary file with numpy, loads it with Lists.from_config, and
+measures the resident-set growth (/proc/self/statm) once the load's temporaries are gone, the
+peak during the load (ru_maxrss), and Lists.match() per call for numbers on the list, numbers
+not on it and numbers under a prefix (medians over rounds of 2,000 calls). It also times a batch
+look-up of 1 M numbers against the table (NumberTable.find_many, what scrubbing a call file does).
+Budgets (issue 17): 10 M entries load in <= 10 s with <= 16 bytes per entry; a look-up costs the
+same at 10 M as at 1 k.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _lines(nat9: np.ndarray, head: bytes) -> bytes:
+    """Lines `head` + the 9 digits of each value, as one bytes object (no Python loop)."""
+    width = len(head) + 10
+    m = np.empty((len(nat9), width), dtype=np.uint8)
+    m[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+    v = nat9.copy()
+    for c in range(width - 2, len(head) - 1, -1):
+        m[:, c] = 48 + v % 10
+        v //= 10
+    m[:, -1] = 10
+    return m.tobytes()
+
+
+def write_list(path: Path, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n entries; returns the 9 national digits of the plain numbers written (on the list)."""
+    odd = max(3, n // 100)
+    plain = n - odd
+    # 9 digits after the trunk 0, starting with 6 or 7 (mobile): distinct enough, and canonical 33...
+    nat9 = (rng.integers(6, 8, plain) * 10 ** 8 + rng.integers(0, 10 ** 8, plain)).astype(np.int64)
+    third = plain // 3
+    with open(path, "wb") as f:
+        f.write(_lines(nat9[:third], b"0"))  # 0612345678
+        f.write(_lines(nat9[third:2 * third], b"+33"))  # +33612345678
+        f.write(_lines(nat9[2 * third:], b"33"))  # 33612345678
+        k = odd // 3
+        for x in rng.integers(10 ** 8, 2 * 10 ** 8, k).tolist():  # written by hand: slow path
+            s = f"0{x}"
+            f.write(f"+33 {s[1]} {s[2:4]} {s[4:6]} {s[6:8]} {s[8:10]}\n".encode())
+        for x in rng.integers(10 ** 4, 10 ** 5, k).tolist():  # 0 + 5 digits: 01234*
+            f.write(f"0{x}*\n".encode())
+        for x in rng.integers(10 ** 4, 10 ** 5, odd - 2 * k).tolist():
+            f.write(f"0{x}0000-0{x}9999\n".encode())
+    return nat9
+
+
+def child(n: int) -> dict:
+    from manverify.screen.lists import Lists
+
+    rng = np.random.default_rng(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "block.txt"
+        nat9 = write_list(path, n, rng)
+        size = path.stat().st_size
+        present = ["33" + str(x) for x in rng.choice(nat9, 2000).tolist()]
+        absent = ["33" + str(x) for x in rng.integers(8 * 10 ** 8, 9 * 10 ** 8, 2000).tolist()]  # 08...: never on it
+        del nat9
+        import gc
+
+        gc.collect()
+        before = _rss()
+        t0 = time.perf_counter()
+        lists = Lists.from_config({"block": [str(path)]})
+        load = time.perf_counter() - t0
+        gc.collect()
+        resident = _rss() - before
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    prefix = [s for s in absent if lists.match(s, None, 0).block is not None][:1] or absent[:1]
+    assert all(lists.match(s, None, 0).block for s in present[:100])
+
+    def per_call(numbers, rounds=41):
+        m = lists.match
+        out = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            for s in numbers:
+                m(s, None, 1.8e9)
+            out.append((time.perf_counter() - t) / len(numbers))
+        return statistics.median(out) * 1e9
+
+    table = lists._numbers
+    keys = np.array([int(s) + 11 * 10 ** 15 for s in (present + absent) * 250], dtype=np.uint64)
+    t = time.perf_counter()
+    table.find_many(keys)
+    batch = time.perf_counter() - t
+    return {
+        "entries": n, "file_mb": size / 1e6, "load_s": load, "resident_b_per_entry": resident / n,
+        "peak_mb": peak / 1e6, "table_b_per_entry": lists.stats()["bytes"] / n,
+        "hit_ns": per_call(present), "miss_ns": per_call(absent), "prefix_ns": per_call(prefix * 2000),
+        "batch_1m_s": batch,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--entries", type=int, default=10_000_000)
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        print(json.dumps(child(a.child)))
+        return 0
+    rows = []
+    for n in (1000, a.entries):
+        out = subprocess.run([sys.executable, __file__, "--child", str(n)], check=True, capture_output=True, text=True)
+        rows.append(json.loads(out.stdout))
+    small, big = rows
+    print(f"{'':28}{'1 k':>12}{'%d M' % (big['entries'] // 10 ** 6):>12}  ratio")
+    for name, fmt in [("file_mb", "%.1f"), ("load_s", "%.3f"), ("resident_b_per_entry", "%.1f"),
+                      ("table_b_per_entry", "%.1f"), ("peak_mb", "%.0f"), ("hit_ns", "%.0f"), ("miss_ns", "%.0f"),
+                      ("prefix_ns", "%.0f"), ("batch_1m_s", "%.3f")]:
+        ratio = f"{big[name] / small[name]:.2f}x" if name.endswith("_ns") else ""
+        print(f"{name:28}{fmt % small[name]:>12}{fmt % big[name]:>12}  {ratio}")
+    ok = big["load_s"] <= 10 and big["resident_b_per_entry"] <= 16
+    print("budget (10 M: load <= 10 s, <= 16 B/entry):", "met" if ok else "NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
