@@ -53,8 +53,10 @@ def write_list(path: Path, n: int, rng: np.random.Generator) -> np.ndarray:
     """n entries; returns the 9 national digits of the plain numbers written (on the list)."""
     odd = max(3, n // 100)
     plain = n - odd
-    # 9 digits after the trunk 0, starting with 6 or 7 (mobile): distinct enough, and canonical 33...
-    nat9 = (rng.integers(6, 8, plain) * 10 ** 8 + rng.integers(0, 10 ** 8, plain)).astype(np.int64)
+    # 9 digits after the trunk 0: mobile, 06/07, but none of the overseas 0639, 069x (whose
+    # national form is not 33 + the digits), so that each number reads "33" + its 9 digits.
+    lead = np.array([61, 62, 64, 65, 66, 67, 68, 73, 74, 75, 76, 77, 78], dtype=np.int64)
+    nat9 = lead[rng.integers(0, len(lead), plain)] * 10 ** 7 + rng.integers(0, 10 ** 7, plain)
     third = plain // 3
     with open(path, "wb") as f:
         f.write(_lines(nat9[:third], b"0"))  # 0612345678

@@ -100,11 +100,13 @@ class NumberTable:
     __slots__ = ("size", "_shift", "_rmask", "_dir", "_res", "origin", "expiry",
                  "_dir_v", "_res_v", "_origin_v", "_expiry_v")
 
+    COMPACT_FROM = 1 << 22  # from here a 22-bit directory (16 MB) costs less than 4 bytes a number
+
     def __init__(self, mixed: np.ndarray, origin: np.ndarray, expiry: Optional[np.ndarray]):
         """`mixed` sorted ascending (see build())."""
         n = len(mixed)
         bits = max(1, (n // 8).bit_length())
-        if n >= 1 << 22:
+        if n >= self.COMPACT_FROM:
             bits = max(bits, KEY_BITS - 32)  # residues fit 32 bits: 4 bytes a number, not 8
         bits = min(bits, 26)
         self.size = n
