@@ -218,8 +218,8 @@ def _fast_chunk(chunk: bytes) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
 def read(path: Path) -> ListFile:
     """Read a list file (OSError when it cannot be read; bad lines are in .errors)."""
-    keys: List[np.ndarray] = []
-    lines: List[np.ndarray] = []
+    size = Path(path).stat().st_size
+    buffers = _Growing(size // 10 + 1024)
     slow_keys: List[int] = []
     slow_lines: List[int] = []
     slow_expiry: List[int] = []
@@ -253,8 +253,7 @@ def read(path: Path) -> ListFile:
             chunk, rest = data[:cut], data[cut:]
             k, at, slow, s_starts, s_ends = _fast_chunk(chunk)
             n_lines = chunk.count(b"\n")
-            keys.append(k)
-            lines.append((at + line_base).astype(np.uint32))
+            buffers.add(k, at + line_base)
             for i, s, e in zip(slow.tolist(), s_starts.tolist(), s_ends.tolist()):
                 line = line_base + i
                 try:
@@ -282,12 +281,36 @@ def read(path: Path) -> ListFile:
             line_base += n_lines
             if not block:
                 break
-    keys.append(np.array(slow_keys, dtype=np.uint64))
-    lines.append(np.array(slow_lines, dtype=np.uint32))
-    all_keys = np.concatenate(keys)
+    buffers.add(np.array(slow_keys, dtype=np.uint64), np.array(slow_lines, dtype=np.uint32))
+    all_keys, all_lines = buffers.done()
     expiry = None
     if any(slow_expiry):
         expiry = np.zeros(len(all_keys), dtype=np.uint32)
         expiry[len(all_keys) - len(slow_expiry):] = slow_expiry
-    return ListFile(Path(path), all_keys, np.concatenate(lines), expiry, prefixes, ranges, errors,
+    return ListFile(Path(path), all_keys, all_lines, expiry, prefixes, ranges, errors,
                     error_count, line_base - 1, digest.digest())
+
+
+class _Growing:
+    """Keys and their lines appended chunk by chunk into arrays sized from the file, so a 10 M
+    number file is not held twice (chunks, then their concatenation)."""
+
+    def __init__(self, capacity: int):
+        self.keys = np.empty(capacity, dtype=np.uint64)
+        self.lines = np.empty(capacity, dtype=np.uint32)
+        self.n = 0
+
+    def add(self, keys: np.ndarray, lines: np.ndarray) -> None:
+        end = self.n + len(keys)
+        if end > len(self.keys):
+            capacity = max(end, 2 * len(self.keys))
+            self.keys = np.concatenate([self.keys[:self.n], np.empty(capacity - self.n, np.uint64)])
+            self.lines = np.concatenate([self.lines[:self.n], np.empty(capacity - self.n, np.uint32)])
+        self.keys[self.n:end] = keys
+        self.lines[self.n:end] = lines
+        self.n = end
+
+    def done(self) -> Tuple[np.ndarray, np.ndarray]:
+        for a in (self.keys, self.lines):
+            a.resize(self.n, refcheck=False)  # in place: realloc gives the tail back
+        return self.keys, self.lines

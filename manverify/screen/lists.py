@@ -101,8 +101,9 @@ def _spec(config: Mapping, base: Path) -> Tuple[Tuple[str, ...], Tuple[_File, ..
 class Lists:
     """Every list of a screening configuration, read once; immutable (a reload builds another)."""
 
-    def __init__(self, partners: Sequence[str], files: Sequence[_File], read: Sequence[listfile.ListFile]):
+    def __init__(self, partners: Sequence[str], files: Sequence[_File], read: List[listfile.ListFile]):
         self._scopes = ("global",) + tuple(partners)
+        self._known: Dict[int, tuple] = {}  # origin -> (scope, list index, Hit): hits made once
         self._partner = {name: i + 1 for i, name in enumerate(partners)}
         self._paths = tuple(str(f.path) for f in files)
         self._groups = tuple(f.group for f in files)
@@ -115,7 +116,6 @@ class Lists:
         if base >= 1 << 32:
             raise ConfigError("lists: more than 2**32 lines in all")
         self._bases = tuple(bases)
-        self._numbers = self._number_table(read)
         self._iorigin: List[int] = []
         self._iexpiry: List[int] = []
         ranges, prefixes = [], []
@@ -137,6 +137,7 @@ class Lists:
             c["prefixes"] += len(lf.prefixes)
             c["ranges"] += len(lf.ranges)
         self._counts = counts
+        self._numbers = self._number_table(read)
         digest = hashlib.blake2b(digest_size=6)
         for f, lf in zip(files, read):
             digest.update(b"%d:" % f.group + lf.digest)
@@ -174,21 +175,26 @@ class Lists:
         _release_freed_memory()
         return lists
 
-    def _number_table(self, read: Sequence[listfile.ListFile]) -> NumberTable:
-        keys = read[0].keys if len(read) == 1 else np.concatenate([lf.keys for lf in read] + [np.zeros(0, np.uint64)])
-        origin = np.empty(len(keys), dtype=np.uint32)
-        group = np.empty(len(keys), dtype=np.uint16) if len(set(self._groups)) > 1 else None
-        expiry = np.zeros(len(keys), dtype=np.uint32) if any(lf.expiry is not None for lf in read) else None
-        at = 0
-        for lf, b, g in zip(read, self._bases, self._groups):
-            n = len(lf.keys)
-            np.add(lf.lines, np.uint32(b), out=origin[at:at + n])
-            if group is not None:
-                group[at:at + n] = g
-            if expiry is not None and lf.expiry is not None:
-                expiry[at:at + n] = lf.expiry
-            at += n
-        return NumberTable.build(keys, origin, expiry, group)
+    def _number_table(self, read: List[listfile.ListFile]) -> NumberTable:
+        """The numbers of every file in one table. Takes the files' arrays (read[i] loses
+        them): at 10 M numbers every copy is 80 MB."""
+        if len(read) == 1:
+            keys, origin = read[0].keys, read[0].lines
+            origin += np.uint32(self._bases[0])
+        else:
+            keys = np.concatenate([lf.keys for lf in read] + [np.zeros(0, np.uint64)])
+            origin = np.concatenate([lf.lines + np.uint32(b) for lf, b in zip(read, self._bases)]
+                                    + [np.zeros(0, np.uint32)])
+        group = None
+        if len(set(self._groups)) > 1:
+            group = np.concatenate([np.full(len(lf.keys), g, dtype=np.uint16) for lf, g in zip(read, self._groups)]
+                                   + [np.zeros(0, np.uint16)])
+        expiry = None
+        if any(lf.expiry is not None for lf in read):
+            expiry = np.concatenate([np.zeros(len(lf.keys), np.uint32) if lf.expiry is None else lf.expiry for lf in read])
+        for i, lf in enumerate(read):
+            read[i] = lf._replace(keys=None, lines=None, expiry=None)
+        return NumberTable.build(keys, origin, expiry, group, consume=True)
 
     @staticmethod
     def _rank(expiry: int, width: int, origin: int) -> tuple:
@@ -202,11 +208,19 @@ class Lists:
 
     def _hit(self, found: list, origin: int, pidx: int, entry: str) -> None:
         """Record origin's hit unless its list has one already or it is another partner's."""
-        f = bisect_right(self._bases, origin) - 1
-        scope, index = divmod(self._groups[f], 3)
+        known = self._known.get(origin)
+        if known is None:
+            f = bisect_right(self._bases, origin) - 1
+            scope, index = divmod(self._groups[f], 3)
+            source = f"{self._paths[f]}:{origin - self._bases[f]}"
+            known = (scope, index, tuple.__new__(Hit, (LISTS[index], self._scopes[scope], source, entry)))
+            if len(self._known) >= 4096:  # the numbers being called now; a blocked campaign hits again and again
+                self._known.clear()
+            self._known[origin] = known
+        scope, index, hit = known
         if (scope and scope != pidx) or found[index] is not None:
             return
-        found[index] = Hit(LISTS[index], self._scopes[scope], f"{self._paths[f]}:{origin - self._bases[f]}", entry)
+        found[index] = hit
 
     def match(self, e164: str, partner: Optional[str], now: float) -> ListHits:
         """The hits of a canonical number for a call from `partner` at `now` (Unix seconds)."""
@@ -239,7 +253,7 @@ class Lists:
             for e in entries:
                 if not 0 != self._iexpiry[e] <= now:
                     self._hit(found, self._iorigin[e], pidx, kind)
-        return ListHits(*found) if found != [None, None, None] else NO_HITS
+        return tuple.__new__(ListHits, found) if found != [None, None, None] else NO_HITS
 
     def stats(self) -> Dict[str, Any]:
         return {
