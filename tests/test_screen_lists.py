@@ -221,6 +221,8 @@ def _sample(factory):
 @pytest.mark.parametrize("text, line, says", [
     ("0612345678\nbonjour\n", 2, "not a telephone number"),
     ("\n\n0612345678 expires=tomorrow\n", 3, "ISO 8601"),
+    ("0612345678 expires=20270131", 1, "ISO 8601"),  # Python 3.11 reads it, 3.9 does not: neither do we
+    ("0612345678 expires=2027-02-30", 1, "ISO 8601"),
     ("0162999999-0162000000", 1, "after its last"),
     ("0162000000-162999999", 1, "different lengths"),
     ("*\n", 1, "a prefix is digits"),
@@ -469,3 +471,11 @@ def test_a_list_of_100k_numbers_in_mixed_forms(tmp_path):
     line = lines.index(next(x for x in lines if "expires" in x)) + 1
     assert lists.match(f"33{nat[line - 1]}", None, 1_900_000_000).dno is None or (nat == nat[line - 1]).sum() > 1
     assert lists.version["numbers"] == 100_000
+
+
+def test_a_table_without_origins_is_a_set_of_numbers():
+    keys = np.array([key("33612345678"), key("33612345678"), key("3179"), key("590690123456")], dtype=np.uint64)
+    table = NumberTable.build(keys.copy(), consume=True)
+    assert table.size == 3 and table.origin is None
+    assert all(table.find(k) for k in keys.tolist()) and not table.find(key("33612345679"))
+    assert (table.find_many(np.array([key("3179"), key("31790")], dtype=np.uint64)) >= 0).tolist() == [True, False]

@@ -103,6 +103,20 @@ def stable_order(mixed: np.ndarray) -> np.ndarray:
     return order
 
 
+def _compact(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """a[keep] in a's own memory (a is not used afterwards): kept items move forward a chunk at
+    a time, so writes never overtake reads."""
+    w = 0
+    for r in range(0, len(a), _STEP):
+        part = a[r:r + _STEP][keep[r:r + _STEP]]
+        a[w:w + len(part)] = part
+        w += len(part)
+    if a.base is None and a.flags.owndata:
+        a.resize(w, refcheck=False)
+        return a
+    return a[:w].copy()
+
+
 class NumberTable:
     """Exact numbers, each with its origin (uint32, the caller's entry id) and, when given, its
     expiry (uint32 Unix seconds, NEVER for none). Several entries may share a number (a number in
@@ -113,7 +127,7 @@ class NumberTable:
 
     COMPACT_FROM = 1 << 22  # from here a 22-bit directory (16 MB) costs less than 4 bytes a number
 
-    def __init__(self, mixed: np.ndarray, origin: np.ndarray, expiry: Optional[np.ndarray]):
+    def __init__(self, mixed: np.ndarray, origin: Optional[np.ndarray], expiry: Optional[np.ndarray]):
         """`mixed` sorted ascending (see build())."""
         n = len(mixed)
         bits = max(1, (n // 8).bit_length())
@@ -123,30 +137,40 @@ class NumberTable:
         self.size = n
         self._shift = KEY_BITS - bits
         self._rmask = (1 << self._shift) - 1
-        starts = np.arange((1 << bits) + 1, dtype=np.uint64) << np.uint64(self._shift)
-        self._dir = np.searchsorted(mixed, starts).astype(np.uint32)
-        del starts
+        self._dir = np.empty((1 << bits) + 1, dtype=np.uint32)
+        for a in range(0, len(self._dir), _STEP):
+            starts = np.arange(a, min(a + _STEP, len(self._dir)), dtype=np.uint64) << np.uint64(self._shift)
+            self._dir[a:a + len(starts)] = np.searchsorted(mixed, starts)
         self._res = np.empty(n, dtype=np.uint32 if self._shift <= 32 else np.uint64)
         for a in range(0, n, _STEP):
             self._res[a:a + _STEP] = mixed[a:a + _STEP] & np.uint64(self._rmask)
-        self.origin = origin.astype(np.uint32, copy=False)
+        self.origin = None if origin is None else origin.astype(np.uint32, copy=False)
         self.expiry = None if expiry is None else expiry.astype(np.uint32, copy=False)
         # bisect() on a memoryview reads numpy's memory directly; on a numpy array it would box
         # every probe as a numpy scalar, ten times slower.
         self._dir_v = memoryview(self._dir)
         self._res_v = memoryview(self._res)
-        self._origin_v = memoryview(self.origin)
+        self._origin_v = None if self.origin is None else memoryview(self.origin)
         self._expiry_v = None if self.expiry is None else memoryview(self.expiry)
 
     @classmethod
-    def build(cls, keys: np.ndarray, origin: np.ndarray, expiry: Optional[np.ndarray],
-              group: Optional[np.ndarray], *, consume: bool = False) -> "NumberTable":
+    def build(cls, keys: np.ndarray, origin: Optional[np.ndarray] = None, expiry: Optional[np.ndarray] = None,
+              group: Optional[np.ndarray] = None, *, consume: bool = False) -> "NumberTable":
         """From unsorted entries, each group's entries together. Entries with the same key and
         group are one: the one that never expires, else the one that expires last, else the
         first (lowest origin). consume=True lets build() reuse keys' memory (10 M entries:
-        80 MB less at the peak); the caller must not use keys afterwards."""
+        80 MB less at the peak); the caller must not use keys afterwards. Without origin (a
+        set of numbers, e.g. an opposition file to scrub against), 4-5 bytes a number."""
         mixed = mix_many(keys, inplace=consume)
         del keys
+        if origin is None:
+            mixed.sort()
+            if len(mixed) > 1:
+                keep = np.empty(len(mixed), dtype=bool)
+                keep[0] = True
+                np.not_equal(mixed[1:], mixed[:-1], out=keep[1:])
+                mixed = _compact(mixed, keep)
+            return cls(mixed, None, None)
         if expiry is None:
             # A stable order keeps each group's entries together among equal mixes; the lowest
             # origin of each run is taken below (one sort key, not two: 10 M entries).
@@ -175,7 +199,7 @@ class NumberTable:
                 else:  # sorted by origin within each run already, after expiry
                     origin = origin[keep]
                     expiry = expiry[keep]
-                mixed = mixed[keep]
+                mixed = _compact(mixed, keep)
         if expiry is not None and not expiry.any():
             expiry = None
         return cls(mixed, origin, expiry)
@@ -219,7 +243,7 @@ class NumberTable:
         return np.where(found, lo, -1)
 
     def nbytes(self) -> int:
-        return self._dir.nbytes + self._res.nbytes + self.origin.nbytes + (
+        return self._dir.nbytes + self._res.nbytes + (0 if self.origin is None else self.origin.nbytes) + (
             0 if self.expiry is None else self.expiry.nbytes)
 
 
