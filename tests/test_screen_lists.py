@@ -1,6 +1,7 @@
 """Screening lists: every way a list line can be written, what it matches (against tn.canonical and
 a plain-Python reference), scope, expiry, bad lines with their line numbers, and reload."""
 import logging
+from datetime import datetime, timezone
 import os
 import tempfile
 import threading
@@ -260,6 +261,7 @@ def test_many_bad_lines_name_the_first_few_and_count_the_rest(tmp_path):
     ({"partners": {"P": ["x"]}}, r"lists\.partners\.P must be a mapping"),
     ({"allow": [42]}, r"lists\.allow: a file path must be a str"),
     (["block.txt"], r"lists must be a mapping"),
+    ({"partners": {"global": {}}}, r"'global' cannot name a partner"),
 ])
 def test_configuration_mistakes(tmp_path, config, says):
     with pytest.raises(ConfigError, match=says):
@@ -281,6 +283,7 @@ def test_files_version_and_stats(tmp_path):
     stats = lists.stats()
     assert stats["lists"]["global.block"] == {"numbers": 2, "prefixes": 1, "ranges": 0}
     assert stats["lists"]["P.dno"]["numbers"] == 1 and stats["files"] == 3 and stats["bytes"] > 0
+    assert stats["distinct_numbers"] == 2
     (tmp_path / "allow.txt").write_text("0162000000-0162000008")
     again = Lists.from_config({"block": ["block.txt"], "allow": ["allow.txt"], "partners": {"P": {"dno": ["P-dno.txt"]}}}, tmp_path)
     assert again.version["digest"] != lists.version["digest"]
@@ -404,7 +407,7 @@ def test_match_agrees_with_a_plain_python_reference(spec, queries, partner):
             lines = by_file.setdefault((lname, scope), [])
             text = data[0] if kind == "number" else data[0] + "*" if kind == "prefix" else f"{data[0]}-{data[1]}"
             if expiry:
-                text += f" expires={__import__('datetime').datetime.utcfromtimestamp(expiry).isoformat()}Z"
+                text += f" expires={datetime.fromtimestamp(expiry, timezone.utc):%Y-%m-%dT%H:%M:%S}Z"
             lines.append(text)
             entries.append((lname, scope, kind, data, expiry, f"{tmp / f'{scope}-{lname}.txt'}:{len(lines)}"))
         config = {"partners": {}}

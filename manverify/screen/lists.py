@@ -78,8 +78,9 @@ def _spec(config: Mapping, base: Path) -> Tuple[Tuple[str, ...], Tuple[_File, ..
     names = tuple(sorted(partners, key=str))
     files: List[_File] = []
     for scope, (where, section) in enumerate([("lists", config)] + [(f"lists.partners.{n}", partners[n]) for n in names]):
-        if scope and not isinstance(names[scope - 1], str):
-            raise ConfigError(f"lists.partners: a partner name must be a str, not {names[scope - 1]!r}")
+        if scope and (not isinstance(names[scope - 1], str) or names[scope - 1] in ("", "global")):
+            raise ConfigError(f"lists.partners: {names[scope - 1]!r} cannot name a partner (a hit's scope is "
+                              "'global' or the partner's name)")
         if not isinstance(section, Mapping):
             raise ConfigError(f"{where} must be a mapping of list names to lists of files")
         if scope:
@@ -259,6 +260,7 @@ class Lists:
         return {
             "lists": {k: dict(v) for k, v in self._counts.items()},
             **self.version,
+            "distinct_numbers": self._numbers.size,  # per list and scope: a number twice in one list is one
             "files": len(self.files),
             "segments": (len(self._ranges) if self._ranges else 0) + (len(self._prefixes) if self._prefixes else 0),
             "bytes": self._numbers.nbytes() + sum(s.nbytes() for s in (self._ranges, self._prefixes) if s),
