@@ -482,3 +482,26 @@ def test_a_table_without_origins_is_a_set_of_numbers():
     assert table.size == 3 and table.origin is None
     assert all(table.find(k) for k in keys.tolist()) and not table.find(key("33612345679"))
     assert (table.find_many(np.array([key("3179"), key("31790")], dtype=np.uint64)) >= 0).tolist() == [True, False]
+
+
+def test_no_lists_and_empty_files_match_nothing(tmp_path):
+    assert Lists.from_config({}).match("33612345678", None, NOW) is NO_HITS
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "comments.txt").write_text("# nothing yet\n\n")
+    lists = Lists.from_config({"block": ["empty.txt"], "allow": ["comments.txt"]}, tmp_path)
+    assert lists.match("33612345678", "P", NOW) is NO_HITS and lists.version["numbers"] == 0
+
+
+def test_the_ticker_reloads_changed_lists_in_the_background(tmp_path):
+    import time
+
+    from manverify import ticker
+
+    (tmp_path / "dno.txt").write_text("0612345678\n")
+    watch = ListsWatch({"dno": ["dno.txt"]}, tmp_path)
+    _replace(tmp_path / "dno.txt", "0612345679\n")
+    deadline = time.monotonic() + 10
+    while watch.match("33612345679", None, NOW).dno is None and time.monotonic() < deadline:
+        ticker.run_once()
+        time.sleep(0.05)
+    assert watch.match("33612345679", None, NOW).dno and watch.stats()["reloads"] == 1
