@@ -505,3 +505,15 @@ def test_the_ticker_reloads_changed_lists_in_the_background(tmp_path):
         ticker.run_once()
         time.sleep(0.05)
     assert watch.match("33612345679", None, NOW).dno and watch.stats()["reloads"] == 1
+
+
+def test_the_head_filters_skip_no_entry(tmp_path):
+    """The first digits every prefix and range shares are checked before the segments are: a
+    filter that said no for a number under an entry would lose its hit."""
+    lists = _lists(tmp_path, block="0162*\n01630*\n+44 20*\n0164000000-0164099999\n0165123400-0165123499")
+    assert lists._prefix_heads[0] == 4 and lists._range_heads[0] == 6
+    for n, kind in [("33162123456", "prefix"), ("33163012345", "prefix"), ("442079460018", "prefix"),
+                    ("33164012345", "range"), ("33165123456", "range")]:
+        assert lists.match(n, None, NOW).block.entry == kind
+    for n in ("33163123456", "33164123456", "33165123500", "442", "331"):
+        assert lists.match(n, None, NOW) is NO_HITS

@@ -30,7 +30,7 @@ import os
 import time
 from bisect import bisect_right
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -130,6 +130,8 @@ class Lists:
                     prefixes.append((lo, hi, f.group, self._rank(expiry, hi - lo, b + line), self._entry(b + line, expiry)))
         self._ranges = Segments(ranges) if ranges else None
         self._prefixes = Segments(prefixes) if prefixes else None
+        self._range_heads = _heads(_common(first, last) for lf in read for _, first, last, _ in lf.ranges)
+        self._prefix_heads = _heads(p for lf in read for _, digits, _ in lf.prefixes for p in digits)
         counts: Dict[str, Dict[str, int]] = {}
         for f, lf in zip(files, read):
             c = counts.setdefault(f"{self._scopes[f.group // 3]}.{LISTS[f.group % 3]}",
@@ -232,8 +234,15 @@ class Lists:
         k = LBASE[length] + v
         # The usual call is on no list: three look-ups and nothing else.
         numbers = self._numbers.find(k)
-        ranges = self._ranges.find(k) if self._ranges is not None else ()
-        prefixes = self._prefixes.find(v * PAD16[length] + length) if self._prefixes is not None else ()
+        ranges = prefixes = ()
+        if self._ranges is not None:
+            h, heads = self._range_heads
+            if not h or e164[:h] in heads:
+                ranges = self._ranges.find(k)
+        if self._prefixes is not None:
+            h, heads = self._prefix_heads
+            if not h or e164[:h] in heads:
+                prefixes = self._prefixes.find(v * PAD16[length] + length)
         if not (numbers or ranges or prefixes):
             return NO_HITS
         return self._hits(numbers, ranges, prefixes, partner, now)
@@ -265,6 +274,25 @@ class Lists:
             "segments": (len(self._ranges) if self._ranges else 0) + (len(self._prefixes) if self._prefixes else 0),
             "bytes": self._numbers.nbytes() + sum(s.nbytes() for s in (self._ranges, self._prefixes) if s),
         }
+
+
+def _common(first: str, last: str) -> str:
+    """The digits every number of the range first..last starts with."""
+    n = 0
+    while n < len(first) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+def _heads(starts: Iterable[str], most: int = 1 << 16) -> Tuple[int, frozenset]:
+    """(h, the first h digits of every entry), h the shortest entry's length: a number whose
+    first h digits are not among them is under no entry, which a set look-up says for a
+    fraction of a bisect of the segments. (0, ...) when there is no such filter (an entry of
+    no digit in common, or too many heads to hold cheaply)."""
+    starts = list(starts)
+    h = min(map(len, starts), default=0)
+    heads = frozenset(s[:h] for s in starts) if h else frozenset()
+    return (h, heads) if h and len(heads) <= most else (0, frozenset())
 
 
 def _release_freed_memory() -> None:
