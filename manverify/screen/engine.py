@@ -46,6 +46,11 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 ERROR_RULE = "screen.error"
 
 
+def _is_time(now: Any) -> bool:
+    """Epoch seconds from 1970 to year 5000: what a call's time can be (NaN, 1e300 cannot)."""
+    return type(now) in (int, float) and 0 <= now < 95_617_584_000
+
+
 def _mask(number: Optional[str]) -> str:
     """A number as logs may show it: the country code and the last two digits."""
     if not number:
@@ -217,14 +222,14 @@ class Screen:
     def _use_lists(self, new: Lists) -> None:
         self.lists = new
 
-    def _current_versions(self) -> Mapping[str, str]:
+    def _current_versions(self) -> Mapping[str, Any]:
         # Rebuilt only when a reload swapped a table in: the per-call path compares two references.
         tables = (self.majnum.table if self.majnum is not None else None, self.lists)
         if tables != self._tables:
             self._tables, self._versions = tables, self.versions()
         return self._versions
 
-    def versions(self) -> Mapping[str, str]:
+    def versions(self) -> Mapping[str, Any]:
         v = {"plan": plan.PLAN}
         if self.majnum is not None:
             v["majnum"] = self.majnum.table.version
@@ -280,7 +285,7 @@ class Screen:
     def _call(self, orig, dest, now, entry, partner, result, count: bool = True) -> Call:
         o = tn.try_canonical(orig) if isinstance(orig, str) else None
         d = tn.try_canonical(dest) if isinstance(dest, str) else None
-        if now is None or isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
+        if not _is_time(now):
             now = time.time()  # a time that is no time is not the call's to choose
         if entry not in ENTRIES:
             entry = "national"
@@ -349,7 +354,7 @@ class Screen:
             o = tn.try_canonical(orig) if isinstance(orig, str) else None
             if o is None:
                 return
-            if now is None or isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
+            if not _is_time(now):
                 now = time.time()
             seconds = duration if isinstance(duration, (int, float)) and math.isfinite(duration) else 0.0
             short = not answered or seconds < self._min_duration
