@@ -170,28 +170,32 @@ class Counters:
             out[i] = v
         return Counts(*out)
 
-    def observe(self, orig_key: Key, dest_key: Key, pair_key: Key, now: float) -> Counts:
-        """Count this call once and return its counts (a None key: that side is not counted)."""
+    def observe(self, orig_key: Key, dest_key: Key, pair_key: Key, now: float, extra: Sequence[Op] = ()) -> Counts:
+        """Count this call once and return its counts (a None key: that side is not counted).
+        `extra`: more ops run in the same exchange (the look-up's series), their values unused."""
         _check(orig_key, dest_key, pair_key, now)
         ops, fields = self._call_ops(orig_key, dest_key, pair_key)
-        values, degraded = self.apply_many(((ops, now),))[0]
+        values, degraded = self.apply_many(((ops + list(extra), now),))[0]
         return self._counts(fields, values, degraded)
 
-    def observe_many(self, calls: Sequence[Tuple[Key, Key, Key, float]]) -> List[Counts]:
-        """observe() for each call in order, in one exchange with the store."""
+    def observe_many(self, calls: Sequence[Tuple]) -> List[Counts]:
+        """observe() for each call in order, in one exchange with the store: tuples of
+        (orig_key, dest_key, pair_key, now[, extra ops])."""
         for c in calls:
-            _check(*c)
-        built = [self._call_ops(o, d, p) for o, d, p, _ in calls]
-        answers = self.apply_many([(ops, c[3]) for (ops, _), c in zip(built, calls)])
+            _check(*c[:4])
+        built = [self._call_ops(*c[:3]) for c in calls]
+        answers = self.apply_many([(ops + list(c[4]) if len(c) > 4 else ops, c[3])
+                                   for (ops, _), c in zip(built, calls)])
         return [self._counts(fields, values, degraded) for (_, fields), (values, degraded) in zip(built, answers)]
 
-    def outcome(self, orig_key: Key, short: bool, now: float) -> None:
-        """A call's outcome (from feedback): counted for `pattern.short`."""
+    def outcome(self, orig_key: Key, short: bool, now: float, extra: Sequence[Op] = ()) -> None:
+        """A call's outcome (from feedback): counted for `pattern.short` (and `extra` ops)."""
         _check(orig_key, None, None, now)
         if orig_key is None:
             return
         s = self.series
-        self.apply([Op(s.outcomes, orig_key, orig_key), Op(s.short, orig_key, orig_key, 1 if short else 0)], now)
+        self.apply([Op(s.outcomes, orig_key, orig_key), Op(s.short, orig_key, orig_key, 1 if short else 0),
+                    *extra], now)
 
     def stats(self) -> Dict[str, Any]:
         raise NotImplementedError
@@ -250,7 +254,7 @@ class LocalCounters(Counters):
         with self._lock:
             return [(tuple([hit(o.series, o.subject, o.add, o.member, now) for o in ops]), False) for ops, now in calls]
 
-    def observe(self, orig_key: Key, dest_key: Key, pair_key: Key, now: float) -> Counts:
+    def observe(self, orig_key: Key, dest_key: Key, pair_key: Key, now: float, extra: Sequence[Op] = ()) -> Counts:
         # the same ops as Counters._call_ops without building them: the proxy's per-call path
         _check(orig_key, dest_key, pair_key, now)
         s, hit = self.series, self._hit
@@ -265,6 +269,8 @@ class LocalCounters(Counters):
                 repeat = hit(s.repeat, pair_key, 1, None, now)
             if dest_key is not None:
                 flood = hit(s.flood, dest_key, 1, None, now)
+            for o in extra:
+                hit(o.series, o.subject, o.add, o.member, now)
         return Counts(burst, fanout, repeat, flood, short, outcomes, False)
 
     def _hit(self, s: Series, subject: bytes, add: int, member: Optional[bytes], now: float) -> int:

@@ -31,6 +31,7 @@ from . import plan
 from .counters import Counts, Keyer, Windows, counters_from_config
 from .decision import PHRASES, ScreenDecision
 from .lists import ListHits, Lists
+from .lookup import Lookup
 from .majnum import MajnumSource
 from .rules import ACTIONS, RULES, SEVERITY, Call
 
@@ -39,6 +40,7 @@ log = logging.getLogger("manverify.screen")
 MODES = ("enforce", "report-only")
 ENTRIES = ("national", "international")
 _TOP_KEYS = ("mode", "reject_code", "tag_header", "divert_to", "plan", "lists", "counters", "rules", "reload")
+_TOP_KEYS += ("lookup",)  # caller look-up and user reports (lookup.py)
 _NO_HITS = ListHits(None, None, None)
 _ZERO = Counts(0, 0, 0, 0, 0, 0, False)
 _ABSENT = plan.NumberClass("absent", None, None, "the call presents no number here")
@@ -192,6 +194,7 @@ class Screen:
         self.counters = counters_from_config(counters, self.windows)
         self.keyer: Keyer = self.counters.keyer
         self._tally = _Tally()
+        self._lookup = Lookup(self, config.get("lookup"))
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any], base: "str | Path" = ".", *, reload: Optional[bool] = None) -> "Screen":
@@ -261,7 +264,8 @@ class Screen:
             except Exception:  # noqa: BLE001
                 prepared.append(None)
         try:
-            counts = self.counters.observe_many([self._keys(c) + (c.now,) for c in prepared if c is not None])
+            keyed = [(c, self._keys(c)) for c in prepared if c is not None]
+            counts = self.counters.observe_many([k + (c.now, self._lookup.call_ops(k[0], c.result)) for c, k in keyed])
         except Exception:  # noqa: BLE001
             return [self._error() for _ in prepared]
         out, it = [], iter(counts)
@@ -301,7 +305,7 @@ class Screen:
         call = Call(o, d, oc, dc, entry, partner, result, now, hits, holder, _ZERO)
         if count and (o or d):
             keys = self._keys(call)
-            call = call._replace(counts=self.counters.observe(*keys, now))
+            call = call._replace(counts=self.counters.observe(*keys, now, self._lookup.call_ops(keys[0], result)))
         return call
 
     def _decide(self, call: Call) -> ScreenDecision:
@@ -358,7 +362,8 @@ class Screen:
                 now = time.time()
             seconds = duration if isinstance(duration, (int, float)) and math.isfinite(duration) else 0.0
             short = not answered or seconds < self._min_duration
-            self.counters.outcome(self.keyer.key(o), short, now)
+            key = self.keyer.key(o)
+            self.counters.outcome(key, short, now, self._lookup.outcome_ops(key, short))
         except Exception:  # noqa: BLE001
             log.exception("screening feedback failed; the outcome is not counted")
 
@@ -385,6 +390,20 @@ class Screen:
         if self.lists is not None:
             out["lists"] = self.lists.stats()
         return out
+
+    # ------------------------------------------------------------------ caller look-up (lookup.py)
+    def lookup(self, number: Any, now: Any = None) -> Dict[str, Any]:
+        """What is known of a number: plan class, MAJNUM holder, lists, recent activity, the share
+        of its calls that verified, user reports of 30 days, a label and a 0-100 score with the
+        signals that made them (the table in manverify.screen.lookup). One exchange with the
+        counter store, nothing counted. UsageError for a number that is none."""
+        return self._lookup.lookup(number, now)
+
+    def report(self, number: Any, category: Any, reporter: Any, now: Any = None) -> Dict[str, Any]:
+        """A user's report of a number (category canvassing, scam, silent or other); a reporter
+        counts once per number per 30 days. The look-up after it, with "counted". UsageError for
+        garbage, lookup.ReportLimited when the reporter sent too many reports."""
+        return self._lookup.report(number, category, reporter, now)
 
     def close(self) -> None:
         self.counters.close()
