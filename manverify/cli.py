@@ -1,4 +1,4 @@
-"""The `manverify` command: demo, verify, report, sign, serve, bench."""
+"""The `manverify` command: demo, verify, lookup, report, sign, serve, bench."""
 from __future__ import annotations
 
 import argparse
@@ -100,6 +100,16 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the full result as JSON")
     v.set_defaults(func=_verify)
 
+    lk = sub.add_parser("lookup", help="caller look-up: what screening knows of a number, its label and score (JSON)")
+    lk.add_argument("tn", metavar="TN", help="the number, in any common form")
+    lk.add_argument("--config", metavar="FILE", required=True,
+                    help="JSON: the screening mapping, or a configuration holding it under \"screening\"")
+    lk.add_argument("--report", metavar="CATEGORY", choices=("canvassing", "scam", "silent", "other"),
+                    help="record a user's report of TN first (with --reporter)")
+    lk.add_argument("--reporter", metavar="ID", help="who reports (stored only as a keyed hash)")
+    lk.add_argument("--now", type=float, help="as of this epoch time")
+    lk.set_defaults(func=_lookup)
+
     r = sub.add_parser("report", help="calls, pass rate and failures per originating operator")
     r.add_argument("file", metavar="RESULTS.jsonl",
                    help="decision records, e.g. the output of verify --batch (- for stdin)")
@@ -193,6 +203,29 @@ def _verify_batch(verifier, args) -> int:
         ok = batch.run(verifier, stream, sys.stdout, sys.stderr, progress=sys.stderr.isatty(),
                        default_now=args.now)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _lookup(args) -> int:
+    from . import config as _config
+    from .screen.engine import Screen
+
+    if (args.report is None) != (args.reporter is None):
+        raise UsageError("--report CATEGORY and --reporter ID go together")
+    data = _config.load(args.config)
+    mapping = data.get("screening", data)
+    if mapping is None:
+        raise UsageError(f"{args.config}: screening is null; nothing to look up with")
+    # one question, then exit: no file watching, nothing in the background
+    screen = Screen.from_dict(mapping, os.path.dirname(os.path.abspath(args.config)), reload=False)
+    try:
+        if args.report is not None:
+            out = screen.report(args.tn, args.report, args.reporter, now=args.now)
+        else:
+            out = screen.lookup(args.tn, now=args.now)
+    finally:
+        screen.close()
+    print(json.dumps(out, indent=2, ensure_ascii=False))
+    return EXIT_OK
 
 
 def _report(args) -> int:
