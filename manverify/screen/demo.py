@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from .. import tn
+from . import plan
 from .engine import Screen
 
 PARIS = dt.timezone(dt.timedelta(hours=1))  # 8 December 2026 is in winter time
@@ -62,15 +63,23 @@ def _at(rng: random.Random, start_h: float, end_h: float) -> float:
     return DAY.timestamp() + rng.uniform(start_h, end_h) * 3600
 
 
-def _mobile(rng: random.Random) -> str:
+def _drawn(rng: random.Random, first: str) -> str:
+    """A number a subscriber can have: valid in the plan, not a canvassing or platform range,
+    and in a block the day's MAJNUM file assigns."""
     while True:
-        n = f"0{rng.choice('67')}{rng.randrange(10**8):08d}"
-        if not n.startswith(("0700",) + UNASSIGNED):
+        n = f"0{rng.choice(first)}{rng.randrange(10**8):08d}"
+        if n.startswith(UNASSIGNED):
+            continue
+        if plan.classify(tn.canonical(n)).kind in ("geographic", "mobile", "voip"):
             return n
 
 
+def _mobile(rng: random.Random) -> str:
+    return _drawn(rng, "67")
+
+
 def _fixed(rng: random.Random) -> str:
-    return f"0{rng.choice('12345')}{rng.randrange(10**8):08d}"
+    return _drawn(rng, "12345")
 
 
 def traffic(rng: random.Random, ordinary: int = 3000) -> List[DemoCall]:
@@ -116,7 +125,7 @@ def traffic(rng: random.Random, ordinary: int = 3000) -> List[DemoCall]:
         calls.append(DemoCall("unassigned number", "plan.unassigned", rng.choice(UNASSIGNED) + f"{rng.randrange(10**6):06d}",
                               _mobile(rng), _at(rng, 8, 20)))
     for _ in range(40):
-        bad = rng.choice(("+3361234567", "+33012345678", "+3306123456789", "+3399"))
+        bad = rng.choice(("+3361234567", "+33012345678", "+3306123456789", "+336123456789"))
         calls.append(DemoCall("invalid number", "plan.invalid", bad, _mobile(rng), _at(rng, 8, 20)))
     calls.sort(key=lambda c: c.now)
     return calls
