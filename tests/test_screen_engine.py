@@ -284,3 +284,32 @@ def test_check_many_gives_the_same_decisions_as_one_by_one():
     many = screen(rules={"pattern.burst": {"limit": 3}})
     expected = [one.check(**c).action for c in calls]
     assert [d.action for d in many.check_many(calls)] == expected
+
+
+# ---------------------------------------------------------------------------- the gated rule walk
+numbers = st.one_of(st.sampled_from([CANVASSER, "0937000001", "+3361234567", "0978000002", "0978000001",
+                                     "0140000042", "0611111111", "+22501020304", "0698765432", "anonymous"]),
+                    st.from_regex(r"0[1-9][0-9]{8}", fullmatch=True))
+
+
+@pytest.fixture(scope="module")
+def listed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gated")
+    (tmp / "block.txt").write_text("0978*\n0611111111\n")
+    (tmp / "allow.txt").write_text("0978000001\n")
+    (tmp / "dno.txt").write_text("0140000000-0140000099\n")
+    rows = "".join(f"061234{m};061234{m}000;061234{m}999;ORAN;Métropole;01/02/2010\r\n" for m in range(10))
+    (tmp / "MAJNUM.csv").write_bytes((MAJNUM_HEADER + rows).encode("cp1252"))
+    return Screen.from_dict({"lists": {"block": ["block.txt"], "allow": ["allow.txt"], "dno": ["dno.txt"]},
+                             "plan": {"majnum": "MAJNUM.csv"}, "reload": False,
+                             "rules": {"pattern.burst": {"limit": 2}, "pattern.flood": {"limit": 2}}}, tmp)
+
+
+@settings(max_examples=300, deadline=None)
+@given(orig=numbers, dest=numbers, hour=st.floats(0, 24 * 7), entry=st.sampled_from(["national", "international"]),
+       verified=st.sampled_from([None, True, False]))
+def test_the_gated_walk_fires_what_running_every_rule_fires(listed, orig, dest, hour, entry, verified):
+    result = None if verified is None else Result(verified, None if verified else 438, "")
+    call = listed._call(orig, dest, TUESDAY_11 + hour * 3600, entry, None, result)
+    every = tuple((r, RULES[r].check, s) for r, s in listed.settings.items() if s["enabled"])
+    assert listed._fire(call, listed._rules_for(call)) == listed._fire(call, every)
