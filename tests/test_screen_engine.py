@@ -11,6 +11,9 @@ from manverify.result import Result
 from manverify.screen.engine import ERROR_RULE, Screen
 from manverify.screen.rules import RULES
 
+from .docpages import block
+from .redishelp import redis_server  # noqa: F401 - fixture
+
 PARIS = ZoneInfo("Europe/Paris")
 # Tuesday 8 December 2026, 11:00 in Paris: canvassing hours, no holiday.
 TUESDAY_11 = dt.datetime(2026, 12, 8, 11, 0, tzinfo=PARIS).timestamp()
@@ -313,3 +316,23 @@ def test_the_gated_walk_fires_what_running_every_rule_fires(listed, orig, dest, 
     call = listed._call(orig, dest, TUESDAY_11 + hour * 3600, entry, None, result)
     every = tuple((r, RULES[r].check, s) for r, s in listed.settings.items() if s["enabled"])
     assert listed._fire(call, listed._rules_for(call)) == listed._fire(call, every)
+
+
+# ---------------------------------------------------------------------------- the documented configuration
+def test_the_documented_configuration_starts_as_written(tmp_path, redis_server):
+    config = json.loads(block("docs/screening.md", "screening-config"))
+    config["counters"]["url"] = redis_server.url  # the page's own Redis is this test's
+    (tmp_path / "lists").mkdir()
+    for name in ("block", "allow", "dno", "carrier-x-block"):
+        (tmp_path / "lists" / f"{name}.txt").write_text("# empty to start with\n")
+    (tmp_path / "lists" / "block.txt").write_text("0978*\n")
+    rows = "".join(f"061234{m};061234{m}000;061234{m}999;ORAN;Métropole;01/02/2010\r\n" for m in range(10))
+    (tmp_path / "MAJNUM.csv").write_bytes((MAJNUM_HEADER + rows).encode("cp1252"))
+    s = Screen.from_dict(config, tmp_path, reload=False)
+    try:
+        d = s.check("0978123456", PERSON, now=TUESDAY_11)
+        assert d.action == "allow" and d.reported == ("list.block", "plan.unassigned")  # report-only
+        assert s.check("0612345678", PERSON, now=TUESDAY_11).rules == ()
+        assert s.counters.stats()["backend"] == "redis" and not d.degraded
+    finally:
+        s.close()
