@@ -18,12 +18,11 @@ import math
 import os
 from typing import Any, Mapping, Optional
 
-from ..result import FAILED, NOT_VALIDATED, PASSED, Result
+from ..result import Result
 from . import dialects
 
 CHECK = "/screening/v1/check"
 ENTRIES = ("national", "international")
-VERSTATS = {PASSED: (True, None), FAILED: (False, 438), NOT_VALIDATED: (False, 428)}
 _KEYS = frozenset(("orig", "dest", "entry", "partner", "time", "verstat", "attest"))
 
 
@@ -106,16 +105,12 @@ def check(setup, body: Any) -> dict:
 
 def _result(verstat: Any, attest: Any) -> Optional[Result]:
     """What the SBC's own verification said, as the Result the intl.* rules read."""
-    if attest is not None and attest not in ("A", "B", "C"):
-        raise dialects.BadRequest(f"attest must be A, B or C, not {attest!r}")
-    if verstat is None:
-        if attest is not None:
-            raise dialects.BadRequest("attest needs the verstat it came with")
-        return None
-    if verstat not in VERSTATS:
-        raise dialects.BadRequest(f"verstat must be one of {', '.join(VERSTATS)}, not {verstat!r}")
-    ok, code = VERSTATS[verstat]
-    return Result(ok=ok, sip_code=code, detail=f"verified by the caller: {verstat}", attest=attest if ok else None)
+    from ..screen.batch import verification
+
+    try:
+        return verification(verstat, attest)
+    except ValueError as e:
+        raise dialects.BadRequest(str(e)[:200]) from None
 
 
 def _text(value: Any, what: str) -> str:
