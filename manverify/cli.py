@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="sign and verify a few thousand calls on an embedded lab PKI")
     d.add_argument("--calls", type=int, default=3000, help="number of calls (default 3000)")
     d.add_argument("--jsonl", metavar="FILE", help="write the decision records (for manverify report)")
+    d.add_argument("--screening", action="store_true",
+                   help="screen a labelled day of French traffic instead (numbering plan, lists, call patterns)")
+    d.add_argument("--redis", metavar="URL", help="with --screening: count in this Redis instead of in-process")
     d.set_defaults(func=_demo)
 
     v = sub.add_parser("verify", help="verify one call, or a JSONL batch")
@@ -138,6 +141,12 @@ def _demo(args) -> int:
 
     if args.calls < 1:
         raise UsageError("--calls must be positive")
+    if args.redis and not args.screening:
+        raise UsageError("--redis goes with --screening")
+    if args.screening:
+        from .screen.demo import run as screening
+
+        return screening(redis=args.redis)
     return run(args.calls, jsonl=args.jsonl)
 
 
