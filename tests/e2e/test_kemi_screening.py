@@ -164,3 +164,15 @@ def test_reload_keeps_the_screen_unless_its_mapping_changed(tmp_path, lab):
     assert answer() == 608 and app._setup.screen is screen
     write(dict(config, screening={"rules": {**BURST, "pattern.burst": {"limit": 10}}}))
     assert answer() == "relayed" and app._setup.screen is not screen
+
+
+def test_a_partner_block_list_applies_to_calls_from_its_addresses(tmp_path, verifier):
+    (tmp_path / "op-a-block.txt").write_text("+33612345678\n")
+    config = {"trust_anchors": ["unused"], "policy": OPEN, "partners": {"op-a": ["192.0.2.0/24"]},
+              "screening": {"rules": {"canvass.hours": {"enabled": False}},
+                            "lists": {"partners": {"op-a": {"block": ["op-a-block.txt"]}}}}}
+    path = tmp_path / "kamailio.json"
+    path.write_text(json.dumps(config))
+    app = KemiApp(load_config(str(path)), verifier_factory=lambda c: verifier, path=str(path))
+    assert _replies(_call(app, **{"$si": "192.0.2.1"})) == [(608, "Rejected")]
+    assert _replies(_call(app, **{"$si": "198.51.100.1"})) == []  # another partner's call: relayed
