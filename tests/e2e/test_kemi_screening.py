@@ -176,3 +176,21 @@ def test_a_partner_block_list_applies_to_calls_from_its_addresses(tmp_path, veri
     app = KemiApp(load_config(str(path)), verifier_factory=lambda c: verifier, path=str(path))
     assert _replies(_call(app, **{"$si": "192.0.2.1"})) == [(608, "Rejected")]
     assert _replies(_call(app, **{"$si": "198.51.100.1"})) == []  # another partner's call: relayed
+
+
+def test_redirect_mode_answers_608_with_the_reason_and_diverts_with_a_302():
+    from manverify.integrations.redirect import redirect_reply
+    from manverify.policy import Decision, Policy
+    from manverify.screen.decision import ScreenDecision
+
+    s = ScreenDecision("reject", ("pattern.burst",), 608, "Rejected", None, {}, acted=("pattern.burst",))
+    rejected = Decision("reject", 608, "Rejected", None, s.reason_header(), rule="screening", screening=s)
+    reply = redirect_reply(rejected, "sip:+33198765432@sbc.example", Policy())
+    assert (reply.code, reply.phrase, reply.headers) == (608, "Rejected",
+                                                         (("Reason", 'SIP;cause=608;text="pattern.burst"'),))
+    diverted = Decision("continue", None, "", "No-TN-Validation", divert_to="sip:ivr@192.0.2.9")
+    reply = redirect_reply(diverted, "sip:+33198765432@sbc.example", Policy())
+    assert reply.code == 302 and reply.contact == "sip:ivr@192.0.2.9"
+    # a policy rejection keeps the policy's own Reason
+    reply = redirect_reply(Decision("reject", 438, "Invalid Identity Header", None), "sip:x@h", Policy())
+    assert reply.headers == (("Reason", 'SIP;cause=438;text="Invalid Identity Header"'),)
