@@ -139,3 +139,21 @@ def test_a_changed_screening_mapping_applies_without_a_restart(tmp_path):
         s.wait_log("reloaded", 1)
         assert s.request("POST", CHECK, call)[1]["screening"]["action"] == "allow"  # a new Screen, new counts
         json.dumps(s.config)
+
+
+def test_metrics_count_screening_per_action_and_rule(service):
+    import time
+
+    for _ in range(3):
+        service.request("POST", CHECK, {"orig": BLOCKED, "dest": DEST})
+    deadline = time.monotonic() + 15
+    while True:  # the worker writes its counts out about once a second
+        status, text = service.request("GET", "/metrics", auth=False)
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        line = next((x for x in text.splitlines()
+                     if x.startswith('manverify_screening_rules_total{outcome="reject",rule="list.block"}')), None)
+        if line is not None and float(line.split()[-1]) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert status == 200 and line is not None and float(line.split()[-1]) >= 3, text[-3000:]
+    assert 'manverify_screening_decisions_total{action="reject"}' in text
