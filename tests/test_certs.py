@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from manverify import ConfigError, pki
 from manverify.certs import CertStore, Credential, CredentialError
 
+from . import docpages
 from .certserver import CertServer, Route, TLSLab
 from .conftest import NOW
 
@@ -413,15 +414,11 @@ def test_warm_loads_ahead_of_traffic(lab, tmp_path):
     assert store.stats()["loads"] == loads  # the call found it ready
 
 
-def test_the_readme_man_local_copy_setup_works_as_written(lab, tmp_path):
-    """The README's MAN example, run with its paths pointed at a lab layout (so it cannot rot)."""
-    import re
-    from pathlib import Path
+def test_the_man_local_copy_setup_works_as_written(lab, tmp_path):
+    """docs/certificates.md's MAN example, run with its paths pointed at a lab layout (so it cannot rot)."""
+    from manverify import Signer
 
-    from manverify import Signer, Verifier
-
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    block = re.search(r"The MAN set-up.*?```python\n(.*?)```", readme, re.S).group(1)
+    block = docpages.block("docs/certificates.md", "man-local-copy")
     pa = pki.make_crl_signer(lab.root, now=NOW)
     dp = "https://crl.example.fr/man.crl"
     good = pki.make_signer(lab.intermediate, spc="1001", now=NOW, crl_url=dp, crl_issuer_name=pa.cert.subject)
@@ -440,7 +437,7 @@ def test_the_readme_man_local_copy_setup_works_as_written(lab, tmp_path):
         assert placeholder in block
         block = block.replace(placeholder, str(paths[name]))
     scope: dict = {}
-    exec(compile(block, "README.md", "exec"), scope)
+    exec(compile(block, "docs/certificates.md", "exec"), scope)
     verifier = scope["verifier"]
 
     def call(signer, x5u):
