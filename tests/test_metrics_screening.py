@@ -31,7 +31,7 @@ def _samples(series=SERIES):
 
 
 def test_decisions_and_rules_are_counted_once(tmp_path):
-    (tmp_path / "block.txt").write_text("+33700000001\n")
+    (tmp_path / "block.txt").write_text("+33612000999\n")
     screen = Screen.from_dict({"lists": {"block": ["block.txt"]}, "rules": {
         "canvass.hours": {"enabled": False}, "pattern.burst": {"limit": 2},
         "list.block": {"report_only": True}}}, tmp_path, reload=False)
@@ -42,7 +42,7 @@ def test_decisions_and_rules_are_counted_once(tmp_path):
     for i in range(4):  # 2 allowed, then 2 rejected by pattern.burst
         screen.check(ORIG, DEST, now=NOW + i)
     screen.check("+33162000001", DEST, now=NOW)  # canvassing range: tagged
-    screen.check("+33700000001", DEST, now=NOW)  # on the block list, reported only: allowed
+    screen.check("+33612000999", DEST, now=NOW)  # on the block list, reported only: allowed
     metrics.flush()
     after = _samples()
     assert [a - b for a, b in zip(after, before)] == [3, 2, 1, 2, 1, 1, 0, 0]
@@ -52,7 +52,7 @@ def test_decisions_and_rules_are_counted_once(tmp_path):
 
 def test_a_refused_list_reload_is_counted(tmp_path):
     listing = tmp_path / "block.txt"
-    listing.write_text("+33700000001\n")
+    listing.write_text("+33612000999\n")
     screen = Screen.from_dict({"lists": {"block": ["block.txt"]}}, tmp_path, reload=True)
     metrics.register()
     metrics.track_screen(screen)
@@ -61,9 +61,9 @@ def test_a_refused_list_reload_is_counted(tmp_path):
     applied = [("manverify_screening_reloads_total", {"data": "screening lists", "outcome": "applied"})]
     before = _samples(refused + applied)
     bad = tmp_path / "block.new"
-    bad.write_text("+33700000001\nthis is not a number\n")
+    bad.write_text("+33612000999\nthis is not a number\n")
     os.replace(bad, listing)  # a new file (another inode): the watch sees it
     ticker.run_once()
     metrics.flush()
     assert [a - b for a, b in zip(_samples(refused + applied), before)] == [1, 0]
-    assert screen.check("+33700000001", DEST, now=NOW).action == "reject"  # the old list stays
+    assert screen.check("+33612000999", DEST, now=NOW).action == "reject"  # the old list stays
