@@ -6,6 +6,9 @@ Run: python -m pytest benches/bench_certs.py --benchmark-enable -p no:cacheprovi
 
 The warm benchmarks run with the X.509 loader and the fetcher replaced by functions that
 raise, so they show — not just claim — that the per-call path parses nothing and does no I/O.
+
+With benchmarks enabled, a signature backend other than the native engine ends the run (exit 3)
+unless --allow-fallback is given (benches/conftest.py); the header names the backend.
 """
 import sys
 from pathlib import Path

@@ -7,7 +7,12 @@ call). Rounds interleave the three candidates in rotating order; the cost is the
 rounds of (on - off) / cryptography within a round, in the units of gate.py's
 "Verifier.verify / cryptography" ratio.
 Budget (issue 12): counting moves that ratio by no more than 0.02.
+
+    python benches/counters.py [--allow-fallback]
+
+The ratio's units are the native engine's: without it (exit 3) unless --allow-fallback.
 """
+import argparse
 import statistics
 import sys
 import time
@@ -33,7 +38,11 @@ def _per_call(fn, n: int) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def main(rounds: int = 31, n: int = 400) -> int:
+def main(argv=None, rounds: int = 31, n: int = 400) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(bench.ALLOW_FALLBACK, action="store_true", help="measure even without the native engine")
+    if not bench.native_or_refuse("counters", bench.backend_line(), p.parse_args(argv).allow_fallback):
+        return bench.EXIT_NOT_NATIVE
     setup = bench.Setup(batch=16)
     on = setup.verifier
     off = Verifier(store=on.store, threads=1)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """SIP load benchmark: Kamailio + manverify (KEMI) against Kamailio + secsipid, one run, one machine.
 
-    python benches/load_sip.py [--rates 100,200,400,...] [--seconds 6] [--rounds 3] [--workers 2] [--json out.json]
+    python benches/load_sip.py [--rates 100,200,400,...] [--seconds 6] [--rounds 3] [--workers 2] [--json out.json] [--allow-fallback]
 
 Every proxy (and a relay-only Kamailio as the baseline) runs at once, each in front of its own
 SIPp UAS; SIPp sends signed INVITEs (full call: INVITE/100/200/ACK/BYE/200 through the proxy to
@@ -14,6 +14,11 @@ step had zero failed calls and zero retransmissions. Calls are signed (our Signe
 each step, so they are fresh in the 60 s MAN window. Everything runs on 127.0.0.1 and is stopped
 by PID at the end.
 Needs kamailio, kamailio-python3-modules, kamailio-secsipid-modules, sip-tester, python3-venv.
+
+Before measuring it prints the signature backend of the venv Kamailio embeds (what its
+`python -m manverify --version` says) and refuses to run (exit 3) unless it is the native engine:
+a venv whose build skipped the engine would measure the `cryptography` fallback. Pass
+--allow-fallback to measure the fallback on purpose.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from manverify import pki  # noqa: E402
+from manverify import bench, pki  # noqa: E402
 from manverify.demo import serve  # noqa: E402
 from manverify.signer import Signer  # noqa: E402
 from tests.e2e import stack  # noqa: E402
@@ -105,6 +110,7 @@ def main(argv=None) -> int:
     ap.add_argument("--venv", help="a ready /usr/bin/python3 venv with manverify (default: build one)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--only", help="comma list of: manverify,manverify-native,secsipid,relay")
+    ap.add_argument(bench.ALLOW_FALLBACK, action="store_true", help="measure even without the native engine")
     args = ap.parse_args(argv)
     missing = stack.missing_tools()
     if missing:
@@ -115,6 +121,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="manverify-load-") as tmp:
         work = Path(tmp)
         venv = Path(args.venv) if args.venv else stack.build_venv(work / "venv")
+        backend = None
+        if only & {"manverify", "manverify-native"}:
+            backend = bench.backend_of(str(venv / "bin" / "python"), stack.python_env())
+            if not bench.native_or_refuse("load_sip", backend, args.allow_fallback):
+                return bench.EXIT_NOT_NATIVE
         lab = pki.lab_pki(spc="1001")
         (work / "root.pem").write_bytes(lab.root.pem)
         files = {"/op1001.pem": lab.chain_pem}
@@ -145,12 +156,7 @@ def main(argv=None) -> int:
                                       name="relay" if relay_only else "secsipid")
 
             report = {"machine": {"cpus": __import__("os").cpu_count()}, "seconds_per_step": args.seconds,
-                      "rounds": args.rounds, "workers": args.workers, "backend": None}
-            try:
-                import manverify
-                report["backend"] = manverify.backend()
-            except Exception:  # noqa: BLE001 — informational only
-                pass
+                      "rounds": args.rounds, "workers": args.workers, "backend": backend}
             proxies = [("relay", lambda p: secsipid_proxy(p, True)), ("secsipid", secsipid_proxy),
                        ("manverify", manverify_proxy), ("manverify-native", lambda p: manverify_proxy(p, True))]
             report.update(run_all([(n, s) for n, s in proxies if n in only], work, signer, rates,

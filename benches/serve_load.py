@@ -1,7 +1,7 @@
 """HTTP load on `manverify serve`, driven by wrk (Debian package) with a Lua body, side by side.
 
-    python benches/serve_load.py servers [--seconds 10]   # the HTTP server choice: uvicorn vs granian
-    python benches/serve_load.py secsipidx [--seconds 10] # manverify serve vs secsipidx -H (same calls)
+    python benches/serve_load.py servers [--seconds 10] [--allow-fallback]   # the HTTP server choice: uvicorn vs granian
+    python benches/serve_load.py secsipidx [--seconds 10] [--allow-fallback] # manverify serve vs secsipidx -H (same calls)
 
 Each server runs 2 worker processes (secsipidx: one Go process, GOMAXPROCS=2) on 127.0.0.1 and
 gets the same verification request: a fresh SHAKEN Identity header from a lab PKI, its chain in
@@ -12,6 +12,11 @@ the local copy, so no run measures a network fetch. Measured per server, in one 
   fixed rate   wrk with a per-connection delay (Lua delay()) offering about half of manverify's
                saturation rate: p50/p99 latency and CPU per request at that load
 The load generator runs on the same 2-core machine: ratios, not absolute rates, are the result.
+
+It first prints the signature backend the servers will use (what `python -m manverify --version`
+says in their environment) and refuses to run (exit 3) unless it is the native engine: from a
+source tree without the built engine it would measure the `cryptography` fallback. Pass
+--allow-fallback to measure the fallback on purpose.
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from manverify import Signer  # noqa: E402
+from manverify import Signer, bench  # noqa: E402
 from manverify.serve import lab  # noqa: E402
 
 ORIG, DEST = "+33612345678", "0198765432"
@@ -144,8 +149,13 @@ class Lab:
         return {"Content-Type": "application/json", "Authorization": f"Bearer {self.key}"}
 
 
+def server_env(env: Optional[dict] = None) -> dict:
+    """The environment the servers run in: this checkout first on the path."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+
+
 def start(cmd: List[str], env: dict, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT), **env}, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, env=server_env(env), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
     wait_port(port, proc)
     time.sleep(1.0)  # workers past start-up (local copy warmed)
@@ -236,7 +246,10 @@ def main(argv=None) -> int:
     p.add_argument("--check", action="store_true",
                    help="secsipidx: exit 1 unless manverify answers >= 1.5x the verifications per CPU-second "
                         "at the same offered rate and its p99 there is <= 5 ms")
+    p.add_argument(bench.ALLOW_FALLBACK, action="store_true", help="measure even without the native engine")
     args = p.parse_args(argv)
+    if not bench.native_or_refuse("serve_load", bench.backend_of(env=server_env()), args.allow_fallback):
+        return bench.EXIT_NOT_NATIVE
     missing = [t for t in ("wrk", "secsipidx" if args.what == "secsipidx" else "wrk") if shutil.which(t) is None]
     if missing:
         print(f"{', '.join(missing)} not installed (apt-get install {' '.join(missing)})", file=sys.stderr)

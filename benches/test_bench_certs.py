@@ -1,4 +1,9 @@
-"""Warm versus cold certificate lookups: a warm credential() does no X.509 work and no I/O."""
+"""Warm versus cold certificate lookups: a warm credential() does no X.509 work and no I/O.
+
+Run: pytest benches/test_bench_certs.py --benchmark-enable [--allow-fallback]. With benchmarks
+enabled, a signature backend other than the native engine ends the run (exit 3) unless
+--allow-fallback is given (benches/conftest.py); the header names the backend.
+"""
 from manverify.certs import CertStore
 
 

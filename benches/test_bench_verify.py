@@ -1,6 +1,9 @@
 """pytest-benchmark suites, side by side on one token and key (run: pytest benches --benchmark-enable).
 
 Ratios, not seconds, are what to compare; `python benches/gate.py` computes them in one process.
+
+With benchmarks enabled, a signature backend other than the native engine ends the run (exit 3)
+unless --allow-fallback is given (benches/conftest.py); the header names the backend.
 """
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec

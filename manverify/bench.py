@@ -1,16 +1,26 @@
 """`manverify bench`: side-by-side speed ratios on this machine, measured in one process.
 
+    manverify bench [--rounds N] [--json] [--allow-fallback]
+
 Machines are shared and noisy, so nothing here is an absolute claim: every candidate runs on the
 same token and key, interleaved round-robin, and the report is the median of the rounds as a
 ratio to `cryptography`'s bare ES256 verify measured in the same run.
+
+Every benchmark of the project (this one, benches/*.py and the pytest-benchmark suites) says
+which signature backend it measures, and refuses to run (exit EXIT_NOT_NATIVE, 3) when it is not
+the native engine: a source tree without the built engine, or MANVERIFY_BACKEND=cryptography,
+would otherwise measure the `cryptography` fallback under the native engine's name. Pass
+--allow-fallback (ALLOW_FALLBACK) to measure the fallback on purpose.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
+import subprocess
 import sys
 import time
-from typing import Callable, Dict, List
+from typing import IO, Callable, Dict, List, Mapping, Optional
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,6 +31,45 @@ from .signer import Signer
 from .verifier import Verifier
 
 ORIG, DEST = "+33612345678", "+33198765432"
+
+ALLOW_FALLBACK = "--allow-fallback"  # the one name, for every benchmark script and suite
+EXIT_NOT_NATIVE = 3
+
+
+def backend_line() -> str:
+    """This process's signature backend, and why when it is not the native engine."""
+    reason = es256.backend_reason()
+    return es256.backend() + (f" ({reason})" if reason else "")
+
+
+def backend_of(python: str = sys.executable, env: Optional[Mapping[str, str]] = None) -> str:
+    """The backend line `python -m manverify --version` prints in `env`: what a server started
+    the same way (`manverify serve`, Kamailio's venv) measures, rather than this process."""
+    done = subprocess.run([python, "-m", "manverify", "--version"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    found = re.search(r"signature backend (.+)$", done.stdout.strip())
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"{python} -m manverify --version failed: {(done.stderr or done.stdout).strip()[-500:]}")
+    return found.group(1)
+
+
+def refusal(what: str, backend: str, allow_fallback: bool) -> Optional[str]:
+    """Why `what` must not measure with `backend` (a backend line), or None when it may."""
+    if backend.split(" ", 1)[0] == "native" or allow_fallback:
+        return None
+    return (f"{what}: refusing to measure: the signature backend is {backend}, not the native engine, so the "
+            f"figures would be the `cryptography` fallback's. Build the engine (python setup.py build_ext "
+            f"--inplace) and unset MANVERIFY_BACKEND, or pass {ALLOW_FALLBACK} to measure the fallback on purpose.")
+
+
+def native_or_refuse(what: str, backend: str, allow_fallback: bool, out: Optional[IO[str]] = None) -> bool:
+    """Say which signature backend `what` measures; False, with why on stderr, when it is not the
+    native engine and the fallback was not allowed (see refusal())."""
+    print(f"{what}: signature backend {backend}", file=out or sys.stdout, flush=True)
+    why = refusal(what, backend, allow_fallback)
+    if why:
+        print(why, file=sys.stderr, flush=True)
+    return why is None
 
 
 class Setup:
@@ -192,7 +241,13 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="manverify bench", description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=11)
     p.add_argument("--json", action="store_true", help="print the raw report as JSON")
+    p.add_argument(ALLOW_FALLBACK, action="store_true",
+                   help="measure even when the signature backend is not the native engine")
     args = p.parse_args(argv)
+    # With --json, stdout is the report alone (which names the backend too).
+    if not native_or_refuse("manverify bench", backend_line(), args.allow_fallback,
+                            sys.stderr if args.json else None):
+        return EXIT_NOT_NATIVE
     report = measure(rounds=args.rounds)
     if args.json:
         import json

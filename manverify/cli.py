@@ -30,7 +30,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_USAGE
     try:
         status = args.func(args)
-        sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's last flush
+        if sys.stdout is not None:  # None: started with stdout closed (`>&-`), nothing to flush
+            sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's last flush
         return status
     except BrokenPipeError:
         return _closed_pipe()
@@ -46,6 +47,8 @@ def _closed_pipe() -> int:
     """The reader of our output went away (`| head -1`): end quietly, as a program that SIGPIPE
     ended would, instead of with a traceback. What is still buffered for stdout goes to /dev/null,
     or Python's flush at exit would report the broken pipe after all."""
+    if sys.stdout is None:  # started with stdout closed: nothing buffered
+        return EXIT_CLOSED_PIPE
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -191,6 +194,10 @@ def _verify(args) -> int:
 def _verify_batch(verifier, args) -> int:
     from . import batch
 
+    if sys.stdout is None:
+        # Started with stdout closed (`>&-`): the records have no reader from the start, which
+        # ends the run as a reader gone away does, before any call is verified for nothing.
+        return _closed_pipe()
     stream = sys.stdin.buffer if args.batch == "-" else open(args.batch, "rb")
     with stream:
         ok = batch.run(verifier, stream, sys.stdout, sys.stderr, progress=sys.stderr.isatty(),

@@ -2,7 +2,9 @@
 
 One Stats per Verifier. record() adds a finished Result to a per-thread dict keyed by
 (code, attest, spc[, reason]) — a few hundred ns, no lock; everything an operator reads (calls,
-pass/fail, per code, reason, attestation, signer SPC) is derived on read from those keys.
+pass/fail, per code, reason, attestation, signer SPC) is derived on read from those keys. The
+SPCs are capped when a key is first written (MAX_SPCS by name, the rest "other"), so the dicts
+stay small whatever signs the calls.
 
 A failure's reason is a fixed slug (REASONS' keys), never the free-text detail, so counters and
 alerts keep a bounded, stable set of names. The slug is read from the failure's detail by
@@ -96,7 +98,7 @@ class Stats:
 
     def __init__(self, max_spcs: int = MAX_SPCS):
         self._max_spcs = max_spcs
-        self._spcs: set = set()  # SPCs counted by name, in the order they were first seen
+        self._spcs: set = set()  # SPCs counted by name: the first MAX_SPCS seen, for good
         self._local = threading.local()
         self._threads: List[Tuple[threading.Thread, Dict[Key, int]]] = []
         self._retired: Dict[Key, int] = {}
@@ -112,10 +114,9 @@ class Stats:
         if key[0] is not None:
             key += (reason(r),)
         n = counts.get(key)
-        if n is None:
-            n = 0
-            if key[2] is not None:
-                self._admit(key[2])
+        if n is None:  # a key new to this thread: an SPC past the cap is counted as "other" now,
+            key = self._capped(key)  # so that memory stays bounded however many SPCs sign calls
+            n = counts.get(key, 0)
         counts[key] = n + 1
         return r
 
@@ -133,24 +134,33 @@ class Stats:
             self._threads.append((threading.current_thread(), counts))
         return counts
 
-    def _admit(self, spc: str) -> None:
-        with self._lock:
-            if spc not in self._spcs and len(self._spcs) < self._max_spcs:
-                self._spcs.add(spc)
+    def _capped(self, key: Key) -> Key:
+        """`key`, or the same with OTHER for its SPC once MAX_SPCS others are counted by name (an
+        SPC is admitted for good: its counts never move to "other" later)."""
+        spc = key[2]
+        if spc is None or spc in self._spcs:
+            return key
+        if len(self._spcs) < self._max_spcs:  # the set only grows: once full, no lock is needed
+            with self._lock:
+                if len(self._spcs) < self._max_spcs:
+                    self._spcs.add(spc)
+            if spc in self._spcs:
+                return key
+        return key[:2] + (OTHER,) + key[3:]
 
     def counts(self) -> Dict[Key, int]:
-        """Every thread's counts summed: {key: calls}, SPCs beyond the cap named "other"."""
+        """Every thread's counts summed: {key: calls} (SPCs beyond the cap were counted as "other")."""
         with self._lock:
             live = []
             for thread, counts in self._threads:
                 if thread.is_alive():
                     live.append((thread, counts))
                 else:  # it can no longer write: fold it in once
-                    _add(self._retired, counts, self._spcs)
+                    _add(self._retired, counts)
             self._threads = live
             out = dict(self._retired)
             for _, counts in live:
-                _add(out, dict(counts), self._spcs)
+                _add(out, dict(counts))
         return out
 
     def as_dict(self) -> dict:
@@ -177,10 +187,8 @@ class Stats:
                 "by_reason": by_reason, "by_attest": by_attest, "by_spc": by_spc}
 
 
-def _add(into: Dict[Key, int], counts: Dict[Key, int], named: set) -> None:
+def _add(into: Dict[Key, int], counts: Dict[Key, int]) -> None:
     for key, n in counts.items():
-        if key[2] is not None and key[2] not in named:
-            key = key[:2] + (OTHER,) + key[3:]
         into[key] = into.get(key, 0) + n
 
 

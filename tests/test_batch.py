@@ -215,6 +215,27 @@ def test_closed_pipe_at_the_last_flush_ends_quietly(lab, signer, files, now):
     assert (p.returncode, p.stderr) == (EXIT_CLOSED_PIPE, b"")
 
 
+def _closed_stdout(argv):
+    """argv run as a shell runs `cmd >&-`: file descriptor 1 closed from the start."""
+    return subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", *argv], stderr=subprocess.PIPE, env=_env(), timeout=60)
+
+
+def test_batch_started_with_stdout_closed_ends_as_a_closed_pipe(lab, signer, files, now):
+    # Python sets sys.stdout to None then: the records have no reader from the start.
+    path = files / "calls.jsonl"
+    path.write_text("".join(json.dumps(_call(signer, i, now)) + "\n" for i in range(3)))
+    p = _closed_stdout(_cli(*_args(lab, files, path)))
+    assert (p.returncode, p.stderr) == (EXIT_CLOSED_PIPE, b"")
+
+
+def test_one_call_with_stdout_closed_still_answers_by_its_exit_code(lab, signer, files, now):
+    args = ["verify", "--trust", str(files / "root.pem"), "--cert", f"{lab.x5u}={files / 'chain.pem'}",
+            "--orig", "0612345678", "--dest", "0198765432", "--now", str(now), "--identity"]
+    good = _closed_stdout(_cli(*args, signer.sign("0612345678", "0198765432", iat=now)))
+    bad = _closed_stdout(_cli(*args, "junk"))
+    assert (good.returncode, good.stderr, bad.returncode, bad.stderr) == (0, b"", 1, b"")
+
+
 def test_progress_on_a_terminal_only(lab, signer, files, now, capsys):
     path = files / "calls.jsonl"
     path.write_text("".join(json.dumps(_call(signer, i, now)) + "\n" for i in range(batch.CHUNK + 10)))

@@ -133,7 +133,7 @@ def test_spc_allowlist_and_tn_authorisation(lab):
 def test_config_errors(lab, tmp_path):
     with pytest.raises(ConfigError, match="cannot read trust anchor"):
         CertStore(trust_anchors=[str(tmp_path / "none.pem")])
-    with pytest.raises(ConfigError, match="no readable certificate"):
+    with pytest.raises(ConfigError, match="no certificate found"):
         CertStore(trust_anchors=[b"junk"])
     with pytest.raises(ConfigError, match="empty"):
         CertStore(trust_anchors=[])

@@ -22,8 +22,8 @@ def run(monkeypatch, series):
         return dict(next(calls))
 
     monkeypatch.setattr(gate, "observe", observe)
-    monkeypatch.setattr(gate.es256, "backend", lambda: "native")
-    return gate.main(), len(seen)
+    monkeypatch.setattr(gate.bench, "backend_line", lambda: "native")
+    return gate.main([]), len(seen)
 
 
 def test_a_clean_measurement_passes_at_once(monkeypatch):

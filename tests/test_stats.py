@@ -119,6 +119,19 @@ def test_spc_cardinality_is_capped():
                                       "other": {"calls": 2, "failed": 0}}
 
 
+def test_spc_cap_bounds_the_memory_when_counts_are_written():
+    # Counts are kept per thread until read: capped only at read, a stream of distinct SPCs
+    # grows every thread's dict without bound between two scrapes.
+    st = stats.Stats(max_spcs=2)
+    for i in range(1000):
+        st.record(Result(True, None, "verified", attest="A", spc=str(i)))
+        st.record(Result(False, 438, "junk", attest="A", spc=str(i)))
+    (_, written), = st._threads  # this thread's dict, as record() left it
+    assert len(written) == 2 * 3  # SPCs "0", "1" and "other", each passed and failed
+    assert st.as_dict()["by_spc"] == {"0": {"calls": 2, "failed": 1}, "1": {"calls": 2, "failed": 1},
+                                      "other": {"calls": 1996, "failed": 998}}
+
+
 def test_counting_from_many_threads_loses_nothing(verifier, signer):
     # A tiny switch interval makes an unlocked read-modify-write lose updates within a few
     # thousand calls; the counters must still add up exactly.

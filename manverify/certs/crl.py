@@ -17,7 +17,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from ..errors import ConfigError
-from ._items import load_items
+from . import pem
+from ._items import load_items, note_dropped
 from ._warn import RateLimited
 
 log = logging.getLogger(__name__)
@@ -29,23 +30,19 @@ class DistributionPoint(NamedTuple):
 
 
 def load_crls(data: bytes) -> List[x509.CertificateRevocationList]:
-    """CRLs from PEM (one or several) or DER bytes; ValueError when none."""
-    if b"-----BEGIN X509 CRL-----" in data:
-        out = []
-        for block in data.split(b"-----END X509 CRL-----")[:-1]:
-            start = block.find(b"-----BEGIN X509 CRL-----")
-            out.append(x509.load_pem_x509_crl(block[start:] + b"-----END X509 CRL-----\n"))
-        if not out:  # a BEGIN line with no END: a torn or truncated file, not "no CRLs"
-            raise ValueError("PEM CRL is truncated (no END line)")
-        return out
-    return [x509.load_der_x509_crl(data)]
+    """CRLs from PEM (one or several) or DER bytes; ValueError when there is none or the data
+    cannot be read whole (pem.py: a torn file is refused, never read as the CRLs before the cut)."""
+    ders = [pem.der_whole(data)] if pem.is_der(data) else pem.blocks(data, "X509 CRL")
+    if not ders:
+        raise ValueError("no CRL found")
+    return [x509.load_der_x509_crl(der) for der in ders]
 
 
 def load_configured(crls) -> List[x509.CertificateRevocationList]:
     """The `crls=` option: paths, PEM/DER bytes or CRL objects; ConfigError when unreadable."""
     if crls is None:
         return []
-    return load_items(crls, x509.CertificateRevocationList, load_crls, "CRL", "CRL")
+    return load_items(crls, x509.CertificateRevocationList, load_crls, "CRL")
 
 
 CRL_SUFFIXES = (".crl", ".pem", ".der")
@@ -127,6 +124,7 @@ class LocalCRLs:
                 known = self._files.get(path)
                 if known is None or known[0] != stamp:
                     crls = load_crls(path.read_bytes())
+                    note_dropped(path, crls, "CRL", log)
                     self._files[path] = (stamp, crls)
                     self.errors.pop(str(path), None)
             except (OSError, ValueError) as e:

@@ -6,10 +6,8 @@ a Credential with its loaded key, or a CredentialError saying why not.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
-import re
 from typing import Any, Dict, List, NamedTuple, Tuple, Union
 
 from cryptography import x509
@@ -20,6 +18,7 @@ from ..errors import ConfigError
 from . import crl as _crl
 from . import fetch as _fetch
 from . import path as _path
+from . import pem
 from . import profile as _profile
 from ._der import certificate_subject
 from ._items import load_items
@@ -32,24 +31,29 @@ MAX_CHAIN_CERTS = _path.MAX_DEPTH
 
 log = logging.getLogger(__name__)
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
+def certificate_ders(data: bytes) -> List[bytes]:
+    """The DER of each certificate in PEM (one or many) or DER bytes; ValueError when there is
+    none or the data cannot be read whole (pem.py: a cut or damaged file is never read in part)."""
+    ders = [pem.der_whole(data)] if pem.is_der(data) else pem.blocks(data, "CERTIFICATE")
+    if not ders:
+        raise ValueError("no certificate found")
+    return ders
 
 
-def load_certificates(data: bytes) -> List[x509.Certificate]:
-    """Certificates from PEM (one or many) or DER bytes; ValueError when there are none or one
-    cannot be parsed (whatever the parser raises: x509.InvalidVersion is not a ValueError)."""
+def _parse(der: bytes) -> x509.Certificate:
+    """ValueError for whatever the parser raises: x509.InvalidVersion is not a ValueError."""
     try:
-        if b"-----BEGIN" in data:
-            certs = x509.load_pem_x509_certificates(data)
-        else:
-            certs = [x509.load_der_x509_certificate(data)]
+        return x509.load_der_x509_certificate(der)
     except ValueError:
         raise
     except Exception as e:  # noqa: BLE001 - every parse failure is "unparsable", never "internal"
         raise ValueError(f"{type(e).__name__}: {e}") from None
-    if not certs:
-        raise ValueError("no certificate found")
-    return certs
+
+
+def load_certificates(data: bytes) -> List[x509.Certificate]:
+    """Certificates from PEM (one or many) or DER bytes; ValueError when there are none, the data
+    cannot be read whole or one certificate cannot be parsed."""
+    return [_parse(der) for der in certificate_ders(data)]
 
 
 class SkippedAnchor(NamedTuple):
@@ -60,23 +64,14 @@ class SkippedAnchor(NamedTuple):
 
 
 def _anchor_blobs(data: bytes) -> List[Union[x509.Certificate, SkippedAnchor]]:
-    """Each certificate of a trust-anchor file parsed on its own, so one unreadable certificate
-    costs only itself. ValueError when the data holds no certificate at all."""
-    if b"-----BEGIN" in data:
-        ders = []
-        for block in _PEM_BLOCK.findall(data):
-            try:
-                ders.append(base64.b64decode(b"".join(block.split()), validate=True))
-            except ValueError:
-                ders.append(block)
-        if not ders:
-            raise ValueError("no PEM certificate found")
-    else:
-        ders = [data]
+    """Each certificate of a trust-anchor file parsed on its own, so one that the X.509 parser
+    refuses (well-formed DER, but an unknown version, say) costs only itself. ValueError when
+    the file cannot be read whole or holds no certificate: then the file is refused, never read
+    as the part before the damage."""
     out: List[Union[x509.Certificate, SkippedAnchor]] = []
-    for der in ders:
+    for der in certificate_ders(data):
         try:
-            out.extend(load_certificates(der))
+            out.append(_parse(der))
         except ValueError as e:
             name = certificate_subject(der) or f"SHA-256 {hashlib.sha256(der).hexdigest()}"
             out.append(SkippedAnchor(name, str(e)[:200]))
@@ -85,7 +80,7 @@ def _anchor_blobs(data: bytes) -> List[Union[x509.Certificate, SkippedAnchor]]:
 
 def load_anchors(trust_anchors: Any) -> Tuple[List[x509.Certificate], Tuple[SkippedAnchor, ...]]:
     """(usable anchors, skipped ones); ConfigError when a source cannot be read or none is usable."""
-    items = load_items(trust_anchors, x509.Certificate, _anchor_blobs, "trust anchor", "certificate")
+    items = load_items(trust_anchors, x509.Certificate, _anchor_blobs, "trust anchor", log)
     anchors = [c for c in items if isinstance(c, x509.Certificate)]
     skipped = tuple(s for s in items if isinstance(s, SkippedAnchor))
     for s in skipped:
@@ -111,7 +106,7 @@ class Trust:
         self._fetcher = fetcher
         self._local_crls = _crl.LocalCRLs(options.crls)
         self._crl_signers = (load_items(options.crl_signers, x509.Certificate, load_certificates,
-                                        "CRL signer", "certificate") if options.crl_signers is not None else [])
+                                        "CRL signer", log) if options.crl_signers is not None else [])
         self._fetched_crls: Dict[str, Tuple[Any, float]] = {}  # url -> (CRL or error text, expires)
         self.crl_used: Dict[str, float] = {}  # CRL issuer -> thisUpdate of the CRL last applied
         self.counts = {"crl_fetches": 0, "crl_fail_open": 0}

@@ -31,7 +31,7 @@ from . import plan
 from .counters import Counts, Keyer, Windows, counters_from_config
 from .decision import PHRASES, ScreenDecision
 from .lists import ListHits, Lists
-from .majnum import Majnum
+from .majnum import MajnumSource
 from .rules import ACTIONS, RULES, SEVERITY, Call
 
 log = logging.getLogger("manverify.screen")
@@ -41,6 +41,7 @@ ENTRIES = ("national", "international")
 _TOP_KEYS = ("mode", "reject_code", "tag_header", "divert_to", "plan", "lists", "counters", "rules", "reload")
 _NO_HITS = ListHits(None, None, None)
 _ZERO = Counts(0, 0, 0, 0, 0, 0, False)
+_ABSENT = plan.NumberClass("absent", None, None, "the call presents no number here")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 ERROR_RULE = "screen.error"
 
@@ -174,10 +175,11 @@ class Screen:
         if not isinstance(watching, bool):
             raise ConfigError(f"screening.reload must be true or false, not {watching!r}")
         self._watches: List[reload_mod.Watch] = []
-        self.majnum: Optional[Majnum] = None
+        self.majnum: Optional[MajnumSource] = None
         self._load_plan(config.get("plan"), base, watching)
         self.lists = self._load_lists(config.get("lists"), base, watching)
-        self._versions = self.versions()
+        self._tables: tuple = ()
+        self._versions = self._current_versions()
 
         counters = config.get("counters") or {"backend": "local"}
         if not isinstance(counters, Mapping):
@@ -198,24 +200,10 @@ class Screen:
             return
         if not isinstance(config, Mapping) or set(config) - {"majnum"}:
             raise ConfigError(f'screening.plan must be {{"majnum": "MAJNUM.csv"}}, not {config!r}')
-        if config.get("majnum") is None:
-            return
-        path = base / config["majnum"]
-        self.majnum = Majnum.load(path)
-
-        def build() -> Majnum:
-            new = Majnum.load(path)
-            why = new.plausible_after(self.majnum)
-            if why:
-                raise ConfigError(f"{path}: refused, the table in use stays: {why}")
-            return new
-
-        if watching:
-            self._watches.append(reload_mod.Watch([path], build, self._use_majnum, what="MAJNUM file"))
-
-    def _use_majnum(self, new: Majnum) -> None:
-        self.majnum = new
-        self._versions = self.versions()
+        if config.get("majnum") is not None:
+            # A new file is put in use only when it is plausible beside the one in use: a
+            # truncated download must never make every number "unassigned".
+            self.majnum = MajnumSource(base / config["majnum"], background=watching)
 
     def _load_lists(self, config: Any, base: Path, watching: bool) -> Optional[Lists]:
         if not config:
@@ -228,12 +216,18 @@ class Screen:
 
     def _use_lists(self, new: Lists) -> None:
         self.lists = new
-        self._versions = self.versions()
+
+    def _current_versions(self) -> Mapping[str, str]:
+        # Rebuilt only when a reload swapped a table in: the per-call path compares two references.
+        tables = (self.majnum.table if self.majnum is not None else None, self.lists)
+        if tables != self._tables:
+            self._tables, self._versions = tables, self.versions()
+        return self._versions
 
     def versions(self) -> Mapping[str, str]:
-        v = {"plan": plan.VERSION}
+        v = {"plan": plan.PLAN}
         if self.majnum is not None:
-            v["majnum"] = self.majnum.version
+            v["majnum"] = self.majnum.table.version
         if self.lists is not None:
             v["lists"] = self.lists.version
         return MappingProxyType(v)
@@ -294,8 +288,8 @@ class Screen:
             partner = None
         if not isinstance(result, Result):
             result = None
-        oc = plan.classify(o) if o else plan.NONE
-        dc = plan.classify(d) if d else plan.NONE
+        oc = plan.classify(o) if o else _ABSENT
+        dc = plan.classify(d) if d else _ABSENT
         hits = self.lists.match(o, partner, now) if self.lists is not None and o else _NO_HITS
         majnum = self.majnum
         holder = "" if majnum is None or not o or not plan.is_french(o) else majnum.holder(o)
@@ -331,7 +325,7 @@ class Screen:
             action=action, rules=tuple(fired), code=code, reason=PHRASES[code] if code else "", label=label,
             values=MappingProxyType(values) if values else _EMPTY, acted=acted, reported=tuple(reported),
             divert_to=self.divert_to if action == "divert" else None, degraded=call.counts.degraded,
-            versions=self._versions)
+            versions=self._current_versions())
         tally = self._tally
         tally.add(("action", action))
         for rule_id in fired:
@@ -344,7 +338,7 @@ class Screen:
         log.exception("screening failed on a call; it continues unscreened")
         self._tally.add(("error",))
         self._tally.add(("action", "allow"))
-        return ScreenDecision("allow", (ERROR_RULE,), None, "", None, _EMPTY, versions=self._versions)
+        return ScreenDecision("allow", (ERROR_RULE,), None, "", None, _EMPTY, versions=self._current_versions())
 
     # ------------------------------------------------------------------ outcomes and state
     def feedback(self, orig: Any, dest: Any = None, answered: bool = True, duration: Any = 0.0,
@@ -381,6 +375,8 @@ class Screen:
             "reloads": {w.what: {"reloads": w.reloads, "failures": w.failures, "error": w.error}
                         for w in self._watches},
         }
+        if self.majnum is not None:
+            out["majnum"] = self.majnum.stats()
         if self.lists is not None:
             out["lists"] = self.lists.stats()
         return out

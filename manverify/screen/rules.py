@@ -196,11 +196,13 @@ def canvass_hours(call: Call, s: Mapping[str, Any]) -> Values:
     L3133-1 (public holidays)."""
     if call.orig_class.kind != "canvassing" or call.orig is None:
         return None
-    tz = call.dest_class.tz or "Europe/Paris"
-    territory = call.dest_class.territory if call.dest_class.tz else "metropole"
+    tz, territory = call.dest_class.tz, call.dest_class.territory
+    if tz is None:  # a foreign, short or absent called number: judged on metropolitan time
+        tz, territory = "Europe/Paris", "metropole"
     if hours.canvass_allowed(call.now, tz, territory):
         return None
-    return {"local_time": hours.local_time(call.now, tz), "tz": tz}
+    when = hours.canvass_check(call.now, tz, territory)
+    return {"local_time": when.local, "why": when.reason, "tz": tz}
 
 
 class Rule(NamedTuple):
