@@ -25,8 +25,8 @@ manverify_screening_decisions_total{action}, manverify_screening_rules_total{rul
 (outcome: the rule's action, or "reported" when it only reported), manverify_screening_degraded_total
 (calls screened on local counters because the shared store was down or slow),
 manverify_screening_errors_total (calls let through unscreened by a fault of screening's own) and
-manverify_screening_reloads_total{data, outcome} (list and MAJNUM reloads, "applied" or "refused":
-a refused file keeps the data in use).
+manverify_screening_reloads_total{data, outcome} (data "lists" or "majnum"; outcome "applied" or
+"refused": a refused file keeps the data in use).
 """
 from __future__ import annotations
 
@@ -143,9 +143,13 @@ class _Metrics:
         totals.update((("rule", r, o), n) for r, outcomes in st["by_rule"].items() for o, n in outcomes.items())
         totals[("degraded",)] = st["degraded"]
         totals[("error",)] = st["errors"]
-        for data, r in st["reloads"].items():
-            totals[("reload", data, "applied")] = r["reloads"]
-            totals[("reload", data, "refused")] = r["failures"]
+        for what, r in st["reloads"].items():  # the list files' watches
+            data = "lists" if "list" in what else what
+            totals[("reload", data, "applied")] = totals.get(("reload", data, "applied"), 0) + r["reloads"]
+            totals[("reload", data, "refused")] = totals.get(("reload", data, "refused"), 0) + r["failures"]
+        if "majnum" in st:  # the first table counts among its loads: a reload is every later one
+            totals[("reload", "majnum", "applied")] = st["majnum"]["loads"] - 1
+            totals[("reload", "majnum", "refused")] = st["majnum"]["refusals"]
         for key, n in self._delta(screen, totals).items():
             if key[0] == "action":
                 self.screen_decisions.labels(key[1]).inc(n)

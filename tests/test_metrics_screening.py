@@ -57,8 +57,8 @@ def test_a_refused_list_reload_is_counted(tmp_path):
     metrics.register()
     metrics.track_screen(screen)
     metrics.flush()
-    refused = [("manverify_screening_reloads_total", {"data": "screening lists", "outcome": "refused"})]
-    applied = [("manverify_screening_reloads_total", {"data": "screening lists", "outcome": "applied"})]
+    refused = [("manverify_screening_reloads_total", {"data": "lists", "outcome": "refused"})]
+    applied = [("manverify_screening_reloads_total", {"data": "lists", "outcome": "applied"})]
     before = _samples(refused + applied)
     bad = tmp_path / "block.new"
     bad.write_text("+33612000999\nthis is not a number\n")
@@ -67,3 +67,23 @@ def test_a_refused_list_reload_is_counted(tmp_path):
     metrics.flush()
     assert [a - b for a, b in zip(_samples(refused + applied), before)] == [1, 0]
     assert screen.check("+33612000999", DEST, now=NOW).action == "reject"  # the old list stays
+
+
+def test_a_refused_majnum_file_is_counted(tmp_path):
+    from pathlib import Path
+
+    good = Path(__file__).parent / "fixtures" / "majnum" / "MAJNUM.csv"
+    path = tmp_path / "MAJNUM.csv"
+    path.write_bytes(good.read_bytes())
+    screen = Screen.from_dict({"plan": {"majnum": "MAJNUM.csv"}}, tmp_path, reload=False)
+    metrics.register()
+    metrics.track_screen(screen)
+    metrics.flush()
+    series = [("manverify_screening_reloads_total", {"data": "majnum", "outcome": o}) for o in ("refused", "applied")]
+    before = _samples(series)
+    truncated = tmp_path / "MAJNUM.new"
+    truncated.write_bytes(good.read_bytes()[:300])  # a download cut short: far fewer ranges
+    os.replace(truncated, path)
+    assert not screen.majnum.check()
+    metrics.flush()
+    assert [a - b for a, b in zip(_samples(series), before)] == [1, 0]

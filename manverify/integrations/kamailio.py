@@ -314,8 +314,12 @@ class KemiApp:
         if self._watch is not None:
             self._watch.check()
         # The screen's list and MAJNUM watches, here too: the ticker thread seldom gets the GIL.
-        for watch in getattr(self._setup.screen, "_watches", ()):
-            watch.check()
+        screen = self._setup.screen
+        if screen is not None:
+            for watch in getattr(screen, "_watches", ()):
+                watch.check()
+            if getattr(screen, "majnum", None) is not None:
+                screen.majnum.check()
         if self._log is not None:
             self._log.drain()
         if self._setup.config.get("metrics"):
