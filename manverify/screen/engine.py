@@ -274,7 +274,7 @@ class Screen:
         k = self.keyer
         o = k.key(call.orig) if call.orig else None
         d = k.key(call.dest) if call.dest else None
-        p = k.pair(call.orig, call.dest) if call.orig and call.dest else None
+        p = k.pair(o, d) if o is not None and d is not None else None
         return o, d, p
 
     def _call(self, orig, dest, now, entry, partner, result, count: bool = True) -> Call:
