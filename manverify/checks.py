@@ -16,7 +16,8 @@ pass; at the first thing that differs it hands the call to the general path, whi
 precise failure. Up to that point nothing has touched the certificate store or the signature, so
 nothing that costs or counts is done twice. A fast path may skip work, never restate a rule:
 freshness, number matching, header acceptability and the claims' meaning live here or in
-passport.py once. sip.check_format (the transit role) uses header_text too.
+passport.py once. sip.check_format (the transit role) judges a header by check_form, the part of
+check_identity that needs neither clock, call nor certificate.
 """
 from __future__ import annotations
 
@@ -109,6 +110,51 @@ def reaches(called: Optional[str], dest_tns: Sequence[str]) -> bool:
     return called is not None and (called in dest_tns or any(tn.same_destination(called, d) for d in dest_tns))
 
 
+def numbers_to_check(identity_: Any, callings: Sequence[str],
+                     calleds: Sequence[str]) -> Tuple[Optional[str], Optional[str]]:
+    """The calling and the called value a call is verified against, out of those it presents,
+    each list in order of preference (sip.py: every P-Asserted-Identity then From, To then the
+    Request-URI; the service's dialects: from, to then dest). The first value that is a number,
+    unless a PASSporT the call carries names a later one: a token signed for the second PAI or
+    for the Request-URI verifies whichever way the call comes in (Kamailio, either HTTP dialect).
+    With no number, the first value (the verifier says why it is none); None when there is none.
+    Only a call that presents two different numbers on one side has its tokens looked at."""
+    origs = _numbered(callings, calling_number) if len(callings) > 1 else None
+    dests = _numbered(calleds, called_number) if len(calleds) > 1 else None
+    if (origs and len(origs) > 1) or (dests and len(dests) > 1):
+        named = _named_claims(identity_)
+        if origs:
+            origs = [o for o in origs if any(c.orig_tn == o[1] for c in named)] or origs
+        if dests:
+            dests = [d for d in dests if any(reaches(d[1], c.dest_tns) for c in named)] or dests
+    orig = origs[0][0] if origs else (callings[0] if callings else None)
+    dest = dests[0][0] if dests else (calleds[0] if calleds else None)
+    return orig, dest
+
+
+def _numbered(values: Sequence[str], canonical) -> List[Tuple[str, str]]:
+    """(value, canonical number) of each value that is a number, each number once."""
+    out: List[Tuple[str, str]] = []
+    for i, v in enumerate(values):
+        if type(v) is not str or v in values[:i]:  # the same text twice (To and R-URI alike): once
+            continue
+        n = canonical(v)
+        if n is not None and all(n != m for _, m in out):
+            out.append((v, n))
+    return out
+
+
+def _named_claims(identity_: Any) -> List[Claims]:
+    """The claims of each header whose form passes (unverified: they only choose which of the
+    call's own numbers to verify against)."""
+    try:
+        values = _identity_values(identity_)
+    except UsageError:
+        return []
+    found = (check_form(v, "rfc") for v in values[:MAX_HEADERS])  # the least strict profile
+    return [c.claims for c in found if c.claims is not None]
+
+
 # ---------------------------------------------------------------------- one header
 class Check:
     """One header's progress through the checks (mutable only inside one verify call). The class
@@ -155,6 +201,25 @@ _result = positional(Result, "ok", "sip_code", "detail", "attest", "orig_tn", "d
 
 def check_identity(value: Union[str, bytes], call: Call, rules: Rules) -> Check:
     """The general path for one header value: every check up to the signature."""
+    c = check_form(value, rules.profile, call)
+    if c.code is not None:
+        return c
+    claims = c.claims
+    fault = stale("iat", claims.iat, call.now, rules.max_age)
+    if fault:
+        return c.fail(403, fault)
+    fault = orig_fault(claims, call.orig)
+    if fault:
+        return c.fail(438, fault)
+    return check_credential(c, call.now, rules)
+
+
+def check_form(value: Union[str, bytes], profile: str, call: Optional[Call] = None) -> Check:
+    """One header value's form, what needs no clock, no call number and no certificate: the value
+    acceptable and cut, its parameters by the profile, the PASSporT decoded, its header and claims
+    given their meaning. The transit role (sip.check_format) judges headers by this alone; without
+    the call (call None) a compact form is judged up to its rebuilding, which needs the call's
+    Date and called number (c.claims stays None)."""
     c = Check()
     try:
         h = identity.parse(header_text(value))
@@ -165,30 +230,31 @@ def check_identity(value: Union[str, bytes], call: Call, rules: Rules) -> Check:
     c.ppt, c.x5u = h.ppt, h.info
     if h.info is None:
         return c.fail(436, "Identity header has no info parameter")
-    if rules.profile == "man":
+    if profile == "man":
         extra = [k for k, _ in h.params if k not in MAN_PARAMS]
         if extra:
             return c.fail(438, f"Identity header has parameter(s) {extra} beyond info, alg, ppt (MAN)")
-    if h.alg is None and rules.profile != "rfc":
+    if h.alg is None and profile != "rfc":
         return c.fail(437, "Identity header has no alg parameter")
     if h.alg is not None and h.alg != "ES256":
         return c.fail(437, f"Identity alg {h.alg!r} is not supported; only ES256")
-    if rules.profile != "rfc" and h.ppt is None:
+    if profile != "rfc" and h.ppt is None:
         return c.fail(438, "Identity header has no ppt parameter; SHAKEN needs ppt=shaken")
     if h.ppt is not None and h.ppt not in SUPPORTED_PPT:
         return c.fail(438, f"ppt {h.ppt!r} is not supported (shaken, div, div-o)")
     try:
-        c.passport = pp = _rebuild_compact(h, call, rules) if h.compact else decode(h.token)
-        c.claims = claims = check_claims(pp.claims, check_header(pp.header, info=h.info, ppt_param=h.ppt))
+        if h.compact:
+            if profile != "rfc":
+                raise PassportError(438, "compact form cannot carry SHAKEN claims; the full form is required")
+            if call is None:
+                return c
+            c.passport = pp = _rebuild_compact(h, call)
+        else:
+            c.passport = pp = decode(h.token)
+        c.claims = check_claims(pp.claims, check_header(pp.header, info=h.info, ppt_param=h.ppt))
     except PassportError as e:
         return c.fail(e.code, e.detail)
-    fault = stale("iat", claims.iat, call.now, rules.max_age)
-    if fault:
-        return c.fail(403, fault)
-    fault = orig_fault(claims, call.orig)
-    if fault:
-        return c.fail(438, fault)
-    return check_credential(c, call.now, rules)
+    return c
 
 
 def check_credential(c: Check, now: float, rules: Rules) -> Check:
@@ -207,9 +273,7 @@ def check_credential(c: Check, now: float, rules: Rules) -> Check:
     return c
 
 
-def _rebuild_compact(h: identity.IdentityHeader, call: Call, rules: Rules) -> Passport:
-    if rules.profile != "rfc":
-        raise PassportError(438, "compact form cannot carry SHAKEN claims; the full form is required")
+def _rebuild_compact(h: identity.IdentityHeader, call: Call) -> Passport:
     if call.date is None:
         raise PassportError(438, "compact form needs the SIP Date header to rebuild iat")
     if call.dest is None:

@@ -106,9 +106,9 @@ def _calls(n: int, now: int, signers: Dict[str, Signer], rogue: Signer, expired:
             call["identity"] = good.sign(orig, dest, iat=now)
             call["orig"] = "anonymous"
         elif kind == "stale iat (replay)":
-            call["identity"] = good.sign(orig, dest, iat=now - 3600)
+            call["identity"] = good.sign_claims(_claims(orig, dest, now - 3600, "A"))  # sign() keeps iat fresh
         elif kind == "iat in the future":
-            call["identity"] = good.sign(orig, dest, iat=now + 300)
+            call["identity"] = good.sign_claims(_claims(orig, dest, now + 300, "A"))
         elif kind == "x5u not found (404)":
             call["identity"] = missing.sign(orig, dest, iat=now)
         elif kind == "alg RS256 in PASSporT":
@@ -156,10 +156,13 @@ def run(n: int = 3000, out=None, jsonl: Optional[str] = None) -> int:
     files = {f"/op{spc}.pem": cert.pem + lab.intermediate.pem for spc, cert in operators.items()}
     files.update({"/rogue.pem": rogue_lab.chain_pem, f"/op{EXPIRED_SPC}.pem": expired.pem + lab.intermediate.pem})
     with serve(files) as base:
-        signers = {spc: Signer(cert.key_pem, f"{base}/op{spc}.pem") for spc, cert in operators.items()}
-        rogue = Signer(rogue_lab.signer.key_pem, base + "/rogue.pem")
-        calls = _calls(n, now, signers, rogue, Signer(expired.key_pem, f"{base}/op{EXPIRED_SPC}.pem"),
-                       Signer(lab.signer.key_pem, base + "/missing.pem"))
+        def signer(key_pem: bytes, url: str) -> Signer:  # the demo's clock: every call is dated `now`
+            return Signer(key_pem, url, clock=lambda: now)
+
+        signers = {spc: signer(cert.key_pem, f"{base}/op{spc}.pem") for spc, cert in operators.items()}
+        rogue = signer(rogue_lab.signer.key_pem, base + "/rogue.pem")
+        calls = _calls(n, now, signers, rogue, signer(expired.key_pem, f"{base}/op{EXPIRED_SPC}.pem"),
+                       signer(lab.signer.key_pem, base + "/missing.pem"))
         verifier = Verifier(trust_anchors=[lab.root.pem], allow_http=True, profile="man")
 
         t0 = time.perf_counter()

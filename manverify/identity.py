@@ -24,6 +24,13 @@ _TOKEN = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _WS = re.compile(r"[ \t]*")
 _QUOTED = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)"', re.DOTALL)  # quoted-string, RFC 3261 §25.1
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+# Control characters (RFC 5234 CTL). absoluteURI and token hold none (a URI is printable ASCII
+# without space, " or <, as _FAST_URI); a quoted-string's qdtext holds none but HTAB, though a
+# quoted-pair may escape one (RFC 3261 §25.1).
+_URI_REFUSED = re.compile(r"[^!#-;=?-~]")
+_QDTEXT_CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CTL = re.compile(r"[\x00-\x1f\x7f]")
+_DEFINED = ("info", "alg", "ppt")  # RFC 8224's own parameters: a URI and two tokens
 _PAIR_MARK = "\ue000"  # a private-use character: never in the ASCII values the verifier parses
 # The shape every SHAKEN signer emits ("tok;info=<url>;alg=ES256;ppt=shaken") is recognised
 # with a few string operations (common_form); anything else goes through the general parser.
@@ -139,14 +146,22 @@ def _param_value(value: str, pos: int, name: str) -> Tuple[str, int]:
         if end < 0:
             raise HeaderSyntaxError(f"unterminated <...> in parameter {name!r}")
         uri = value[pos + 1:end].strip()
-        if not uri or any(c in uri for c in " \t<\""):
-            raise HeaderSyntaxError(f"parameter {name!r} is not a URI")
+        if not uri or _URI_REFUSED.search(uri):
+            raise HeaderSyntaxError(f"parameter {name!r} is not a URI (printable ASCII without space, < or \")")
         return f"<{uri}>", end + 1
     if pos < n and value[pos] == '"':
         m = _QUOTED.match(value, pos)
         if not m:
             raise HeaderSyntaxError(f"unterminated quoted value in parameter {name!r}")
-        return _unescape(m.group(1)), m.end()
+        quoted = m.group(1)
+        if _QDTEXT_CTL.search(_QUOTED_PAIR.sub("", quoted) if "\\" in quoted else quoted):
+            raise HeaderSyntaxError(f"quoted value of parameter {name!r} has a control character")
+        text = _unescape(quoted)
+        if name in _DEFINED and _CTL.search(text):  # a URI or a token, whatever the quoting
+            raise HeaderSyntaxError(f"parameter {name!r} has a control character")
+        if name == "info" and (len(text) < 3 or text[0] != "<" or text[-1] != ">" or _URI_REFUSED.search(text[1:-1])):
+            raise HeaderSyntaxError("info parameter must be a URI in angle brackets: info=<https://...>")
+        return text, m.end()
     if name == "info":
         raise HeaderSyntaxError("info parameter must be a URI in angle brackets: info=<https://...>")
     m = _TOKEN.match(value, pos)

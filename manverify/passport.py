@@ -31,6 +31,9 @@ MAX_JSON_CONTAINERS = 256  # arrays and objects in one segment (decoding thousan
 # Telephone numbers in one PASSporT's dest and div claims. Signers put one (a forked call a few);
 # each costs up to ~10 us to canonicalise, and ten headers of hundreds would cost tens of ms a call.
 MAX_CLAIM_NUMBERS = 32
+# iat, the claims' one number: a 64-bit signed integer, as every peer stores a NumericDate. Beyond
+# it, arithmetic on it overflows (a float `now` minus 10**400) and serialisers refuse it.
+MIN_IAT, MAX_IAT = -2 ** 63, 2 ** 63 - 1
 
 
 class PassportError(Exception):
@@ -375,6 +378,8 @@ def _meaning(ppt: str, iat: Any, orig: Any, dests: Any, attest: Any = None, orig
     origid are judged for ppt "shaken" only. PassportError (438) names the first wrong value."""
     if type(iat) is not int:  # bool is an int subclass; floats and strings are not NumericDate ints
         raise PassportError(438, f"iat must be a JSON integer, not {type(iat).__name__} {iat!r}"[:120])
+    if not MIN_IAT <= iat <= MAX_IAT:  # the value is not shown: thousands of digits say nothing
+        raise PassportError(438, f"iat does not fit a 64-bit signed integer ({iat.bit_length()} bits)")
     if len(dests) + len(divs) > MAX_CLAIM_NUMBERS:
         raise PassportError(438, f"PASSporT dest and div carry {len(dests) + len(divs)} numbers "
                                  f"(limit {MAX_CLAIM_NUMBERS})")

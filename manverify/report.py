@@ -31,6 +31,17 @@ from .screen import report as screen_report
 UNKNOWN = "unknown"
 X5U = "x5u:"
 CHART_ROWS = 30  # operators drawn in the HTML chart (the worst); the table lists them all
+
+
+def shown(text: str) -> str:
+    """`text` fit for a terminal or a page: every character that is not printable (C0 and C1
+    controls such as ESC and CSI, NUL, bidi overrides, line breaks) as its escape. An operator's
+    name comes from the input file, which anyone may have written."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class Row(NamedTuple):
     """One operator's calls."""
 
@@ -163,7 +174,7 @@ def table(tally: Tally) -> str:
     table of screening decisions after it (alone when the input holds only those)."""
     if tally.screening.calls and not tally.calls:
         return "\n".join(screen_report.lines(tally.screening) + _notes(tally)) + "\n"
-    rows = tally.rows() + [tally.total()]
+    rows = [r._replace(operator=shown(r.operator)) for r in tally.rows() + [tally.total()]]
     width = max(len("operator"), *(len(r.operator) for r in rows))
     fail_width = max(len("failures by code"), *(len(failures_text(r)) for r in rows))
     head = (f"{'operator':{width}s} {'calls':>7s} {'passed':>7s} {'pass rate':>9s}  "
@@ -209,7 +220,7 @@ def chart_svg(rows: List[Row]) -> str:
     from matplotlib.figure import Figure
 
     rows = rows[:CHART_ROWS]
-    labels = [_short(r.operator).replace("$", r"\$") for r in rows]  # "$" would start mathtext
+    labels = [_short(shown(r.operator)).replace("$", r"\$") for r in rows]  # "$" would start mathtext
     ys = range(len(rows))
     codes = sorted({code for r in rows for code, _ in r.failures})
     # text stays text (searchable, the page's font); ids are stable from one run to the next
@@ -261,7 +272,9 @@ figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
 def html_page(tally: Tally, source: str) -> str:
     """A self-contained page (no external reference): the chart inline, then the table."""
     rows = tally.rows()
-    e = html.escape
+    def e(text: str) -> str:
+        return html.escape(shown(text))
+
     body = [f"<h1>Calls per originating operator</h1>",
             f"<p class=note>{tally.calls} calls from {e(source)}, worst operator first.</p>"]
     if rows:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Iterable, Optional, Union
+from typing import Callable, Iterable, Optional, Union
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -19,9 +19,15 @@ class Signer:
 
         signer = Signer(key_pem, x5u="https://certs.example.fr/op.pem")
         value = signer.sign(orig="+33612345678", dest="0198765432", attest="A")
+
+    iat is the signer's clock (`clock`, epoch seconds) unless given; a given iat must lie within
+    ±max_age seconds of that clock, the window a verifier judges freshness by (Verifier's
+    max_age): a token dated later would become "fresh" in the future, one dated earlier is
+    stale already. Tests and labs that want a token of another time give the Signer that clock.
     """
 
-    def __init__(self, private_key_pem: Union[bytes, str, ec.EllipticCurvePrivateKey], x5u: str):
+    def __init__(self, private_key_pem: Union[bytes, str, ec.EllipticCurvePrivateKey], x5u: str, *,
+                 max_age: float = 60, clock: Callable[[], float] = time.time):
         if isinstance(private_key_pem, ec.EllipticCurvePrivateKey):
             key = private_key_pem
         else:
@@ -37,8 +43,14 @@ class Signer:
             raise ConfigError("ES256 signing needs a P-256 (secp256r1) private key")
         if not isinstance(x5u, str) or not x5u.startswith(("https://", "http://")):
             raise ConfigError("x5u must be the http(s) URL of the signer's certificate chain")
+        if isinstance(max_age, bool) or not isinstance(max_age, (int, float)) or not 0 < max_age < float("inf"):
+            raise ConfigError(f"max_age must be a positive number of seconds, not {max_age!r}")
+        if not callable(clock):
+            raise ConfigError(f"clock must be a callable returning epoch seconds, not {type(clock).__name__}")
         self._key = key
         self.x5u = x5u
+        self.max_age = max_age
+        self._clock = clock
 
     def _token(self, header: dict, claims: dict) -> str:
         signing_input = b64encode(canonical_json(header)) + "." + b64encode(canonical_json(claims))
@@ -63,7 +75,7 @@ class Signer:
         claims = {
             "attest": attest,
             "dest": {"tn": _numbers(dest)},
-            "iat": _iat(iat),
+            "iat": self._iat(iat),
             "orig": {"tn": tn.canonical(orig)},
             "origid": origid if origid is not None else str(uuid.uuid4()),
         }
@@ -87,7 +99,7 @@ class Signer:
         claims = {
             "dest": {"tn": _numbers(dest)},
             "div": {"tn": tn.canonical(div)},
-            "iat": _iat(iat),
+            "iat": self._iat(iat),
             "orig": {"tn": tn.canonical(orig)},
         }
         return self._header_value(self._token(self._jose("div"), claims), "div")
@@ -99,6 +111,19 @@ class Signer:
         string, an RS256 header...). Nothing is validated or canonicalised here.
         """
         return self._header_value(self._token(header or self._jose(ppt), claims), ppt)
+
+    def _iat(self, iat: Optional[int]) -> int:
+        now = self._clock()
+        if iat is None:
+            return int(now)
+        if type(iat) is not int:
+            raise UsageError(f"iat must be an int (epoch seconds), not {type(iat).__name__}")
+        # compared, not subtracted: an int of any size against a float never overflows
+        if not now - self.max_age <= iat <= now + self.max_age:
+            shown = iat if -10 ** 20 < iat < 10 ** 20 else f"a {iat.bit_length()}-bit number"
+            raise UsageError(f"iat {shown} is outside the signer's freshness window "
+                             f"(its clock {int(now)} ± max_age {self.max_age} s)")
+        return iat
 
     def _jose(self, ppt: str) -> dict:
         return {"alg": "ES256", "ppt": ppt, "typ": "passport", "x5u": self.x5u}
@@ -112,10 +137,3 @@ def _numbers(dest) -> list:
         raise UsageError("dest needs at least one number")
     return out
 
-
-def _iat(iat) -> int:
-    if iat is None:
-        return int(time.time())
-    if type(iat) is not int:
-        raise UsageError(f"iat must be an int (epoch seconds), not {type(iat).__name__}")
-    return iat

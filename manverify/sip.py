@@ -12,7 +12,8 @@ What is read from the request (RFC 3261 header syntax; names are case-insensitiv
   - the calling number: each P-Asserted-Identity value (several fields or a comma list; at most
     two, RFC 3325 §9.1) first, then From; an anonymous From without P-Asserted-Identity gives no
     calling number;
-  - the called number: To, then the Request-URI;
+  - the called number: To, then the Request-URI (which ones a PASSporT is checked against is
+    checks.numbers_to_check's rule, the service's too);
   - Date and P-Identity-Bypass.
 Nothing that arrives with the request raises: missing, duplicated, folded, oversized or binary
 headers become the Decision the policy defines for the Result the verifier gives them. A request
@@ -26,11 +27,9 @@ import re
 from collections.abc import Mapping as _AnyMapping
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple, Union
 
-from . import identity as _identity
 from . import tn
-from .checks import header_text
+from .checks import MAX_HEADERS, check_form, numbers_to_check
 from .errors import UsageError
-from .passport import PassportError, check_claims, check_header, decode
 from .policy import REJECT, Decision, Policy
 from .result import Result
 
@@ -345,32 +344,30 @@ def _screened(d: Decision, screen: Any, req: Request, calling: Optional[str], en
 def _verify(req: Request, pai_numbers: List[Optional[str]], verifier, policy: Policy,
             now) -> Tuple[Result, Optional[str]]:
     # The usual INVITE has one PAI (or a From) and a To that are numbers: canonicalise those
-    # first; the other candidates are only looked at when a retry could change the outcome.
-    orig = calling = _first_of(pai_numbers) or _first_number((req.from_,))
+    # first, and the others only when the call did not verify with them.
+    orig = first = _first_of(pai_numbers) or _first_number((req.from_,))
     if req.problem:
-        return _fail(400, f"malformed request: {req.problem}"), calling
+        return _fail(400, f"malformed request: {req.problem}"), first
     if policy.role == "transit":
-        return check_format(req.identity), calling
+        return check_format(req.identity, getattr(verifier, "profile", "man")), first
     if not req.identity:
-        return verifier._decide(None), calling  # the verifier's own 428
+        return verifier._decide(None), first  # the verifier's own 428
     identity = list(req.identity)
     dest = _first_number((req.to,), 20) or _first_number((req.ruri,), 20)
     result = verifier._decide(identity, orig=orig if orig is not None else _first_present(req),
                              dest=dest if dest is not None else (req.to or req.ruri), date=req.date, now=now)
     if result.ok or not (result.orig_tn or result.dest_tns):
-        return result, calling
-    # The PASSporT may have been signed for the second P-Asserted-Identity (a tel and a sip one
-    # with different numbers) or for the Request-URI rather than To: retry once with the number
-    # it names, when the call presents that number too.
-    origs = [n for _, n in calling_candidates(req)]
-    dests = [n for _, n in called_candidates(req)]
-    alt_orig = result.orig_tn if result.orig_tn != orig and result.orig_tn in origs else None
-    alt_dest = next((n for n in dests if n != dest and n in result.dest_tns), None)
-    if alt_orig is not None or alt_dest is not None:
-        retry = verifier._decide(identity, orig=alt_orig or orig, dest=alt_dest or dest, date=req.date, now=now)
-        if retry.ok:
-            return retry, alt_orig or calling
-    return result, calling
+        return result, first
+    # Which of the call's numbers a PASSporT is checked against is one rule for every way in
+    # (checks.numbers_to_check): the first of each, unless a PASSporT names another number the
+    # call presents (a second P-Asserted-Identity, the Request-URI rather than To). A call that
+    # verified with the first numbers would have been given them: only a failed one is asked.
+    alt_orig, alt_dest = numbers_to_check(identity, [n for _, n in calling_candidates(req)],
+                                          [n for _, n in called_candidates(req)])
+    if (alt_orig, alt_dest) == (orig, dest):
+        return result, first
+    result = verifier._decide(identity, orig=alt_orig, dest=alt_dest, date=req.date, now=now)
+    return result, alt_orig if result.ok else first
 
 
 def _number(value: str, max_digits: int = 15) -> Optional[str]:
@@ -403,31 +400,25 @@ def _fail(code: int, detail: str) -> Result:
     return Result(ok=False, sip_code=code, detail=detail)
 
 
-def check_format(values: Iterable[str]) -> Result:
-    """Presence and format only (the transit role): each Identity value must parse and carry a
-    well-formed PASSporT; no time, number, certificate or signature check. ok=True means
-    "well-formed", never "verified"."""
+def check_format(values: Iterable[str], profile: str = "man") -> Result:
+    """Presence and format only (the transit role): the first Identity value whose form passes the
+    verifier's own checks of it (checks.check_form, under the verifier's profile); no time,
+    number, certificate or signature check. ok=True means "well-formed", never "verified"."""
     values = [v for v in values if v and v.strip()]
     if not values:
         return _fail(428, "no Identity header")
     first: Optional[Result] = None
-    for v in values[:10]:
-        try:
-            h = _identity.parse(header_text(v))
-            if h.info is None:
-                raise PassportError(436, "Identity header has no info parameter")
-            if h.compact:
-                return Result(ok=True, sip_code=None, detail="compact form present (transit: format only)")
-            pp = decode(h.token)
-            claims = check_claims(pp.claims, check_header(pp.header, info=h.info, ppt_param=h.ppt))
-            return Result(ok=True, sip_code=None, detail="well-formed (transit: format only, not verified)",
-                          attest=claims.attest, orig_tn=claims.orig_tn, dest_tns=claims.dest_tns,
-                          x5u=h.info, origid=claims.origid, iat=claims.iat)
-        except _identity.HeaderSyntaxError as e:
-            r = _fail(438, f"malformed Identity header: {e}")
-        except PassportError as e:
-            r = _fail(e.code, e.detail)
-        first = first or r
+    for v in values[:MAX_HEADERS]:
+        c = check_form(v, profile)
+        if c.code is not None:
+            first = first or _fail(c.code, c.detail)
+            continue
+        claims = c.claims
+        if claims is None:
+            return Result(ok=True, sip_code=None, detail="compact form present (transit: format only)", x5u=c.x5u)
+        return Result(ok=True, sip_code=None, detail="well-formed (transit: format only, not verified)",
+                      attest=claims.attest, orig_tn=claims.orig_tn, dest_tns=claims.dest_tns,
+                      x5u=c.x5u, origid=claims.origid, iat=claims.iat)
     return first
 
 

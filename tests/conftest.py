@@ -31,7 +31,15 @@ def lab():
 
 @pytest.fixture(scope="session")
 def signer(lab):
-    return Signer(lab.signer.key_pem, lab.x5u)
+    """The lab operator's Signer, its clock at NOW (the tests' fixed clock), however long the run."""
+    return Signer(lab.signer.key_pem, lab.x5u, clock=lambda: NOW)
+
+
+@pytest.fixture(scope="session")
+def signer_at(lab):
+    """signer_at(t): the lab operator's Signer with its clock at t, for tokens of another time
+    (Signer refuses an iat outside its freshness window)."""
+    return lambda when, **options: Signer(lab.signer.key_pem, lab.x5u, clock=lambda: when, **options)
 
 
 @pytest.fixture(scope="session")

@@ -114,3 +114,28 @@ def test_unescaping_reads_each_quoted_pair_once(body):
             expected.append(body[i])
             i += 1
         assert identity._unescape(m.group(1)) == "".join(expected)
+
+
+@pytest.mark.parametrize("value, message", [
+    (f"{TOKEN};info=<{URL}\x1b[2J>;alg=ES256;ppt=shaken", "not a URI"),
+    (f"{TOKEN};info=<{URL}\x00>;alg=ES256;ppt=shaken", "not a URI"),
+    (f"{TOKEN};info=<{URL}\x7f>;alg=ES256;ppt=shaken", "not a URI"),
+    (f"{TOKEN};info=<{URL}\x9b>;alg=ES256;ppt=shaken", "not a URI"),  # CSI: not ASCII, not a URI
+    (f'{TOKEN};info="<{URL}\x1b]0;x\x07>";alg=ES256;ppt=shaken', "control character"),
+    (f'{TOKEN};info="<{URL}\\\x1b[31m>";alg=ES256;ppt=shaken', "control character"),  # a quoted-pair
+    (f'{TOKEN};info=<{URL}>;alg=ES256;ppt="shaken\x1b[0m"', "control character"),
+    (f'{TOKEN};info=<{URL}>;alg="ES\\\x08256";ppt=shaken', "control character"),
+    (f'{TOKEN};info=<{URL}>;alg=ES256;ppt=shaken;x="a\x00b"', "control character"),
+    (f'{TOKEN};info="< >";alg=ES256;ppt=shaken', "angle brackets"),  # quoted, the same URI rules
+    (f'{TOKEN};info="{URL}";alg=ES256;ppt=shaken', "angle brackets"),  # once cut to "ttps://...o"
+])
+def test_control_characters_are_refused_where_the_grammar_has_none(value, message):
+    """absoluteURI and token (info, alg, ppt) hold no control character, nor does a quoted-string's
+    qdtext: an ESC sequence in an info URL would reach a terminal as the call's x5u."""
+    with pytest.raises(identity.HeaderSyntaxError, match=message):
+        identity.parse(value)
+
+
+def test_a_quoted_pair_may_escape_a_control_character_in_a_generic_param():
+    h = identity.parse(f'{TOKEN};info=<{URL}>;alg=ES256;ppt=shaken;x="a\\\x01b\tc"')  # RFC 3261 §25.1
+    assert dict(h.params)["x"] == "a\x01b\tc"

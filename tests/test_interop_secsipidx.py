@@ -81,7 +81,7 @@ def test_we_sign_they_verify(files, lab, orig, dest, attest):
 
 def test_they_reject_what_we_would(files, lab):
     signer = Signer(lab.signer.key_pem, lab.x5u)
-    stale = signer.sign("+33612345678", "0198765432", iat=int(time.time()) - 3600)
+    stale = Signer(lab.signer.key_pem, lab.x5u, clock=lambda: time.time() - 3600).sign("+33612345678", "0198765432")
     assert _run("-check", "-identity", stale, "-p", str(files / "cert.pem"), "-expire", "60").returncode != 0
     good = signer.sign("+33612345678", "0198765432")
     token, params = good.split(";", 1)

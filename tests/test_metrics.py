@@ -32,7 +32,7 @@ def _sample(name, **labels):
 def test_register_exports_the_verdicts_and_certificate_events():
     lab = pki.lab_pki(spc="7777", now=NOW)
     v = Verifier(trust_anchors=[lab.root.pem], certificates={lab.x5u: lab.chain_pem})
-    signer = Signer(lab.signer.key_pem, lab.x5u)
+    signer = Signer(lab.signer.key_pem, lab.x5u, clock=lambda: NOW)
     metrics.register()
     metrics.register()  # idempotent
     metrics.flush()  # what earlier tests' Verifiers counted is written out before the baseline

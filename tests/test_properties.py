@@ -30,8 +30,8 @@ def test_sign_verify_round_trip(verifier, signer, orig, dest, attest, offset):
 
 @fast
 @given(orig=french, dest=french, offset=st.integers(min_value=61, max_value=10**6), sign=st.sampled_from((-1, 1)))
-def test_outside_the_window_is_stale(verifier, signer, orig, dest, offset, sign):
-    h = signer.sign(orig, dest, iat=NOW + sign * offset)
+def test_outside_the_window_is_stale(verifier, signer_at, orig, dest, offset, sign):
+    h = signer_at(NOW + sign * offset).sign(orig, dest)
     assert verifier.verify(h, orig=orig, dest=dest, now=NOW).sip_code == 403
 
 
@@ -217,3 +217,98 @@ def test_hostile_sizes_cost_little(verifier, signer, shape, headers):
         best = min(best, time.perf_counter() - t0)
     assert r.sip_code in (None, 403, 436, 437, 438)
     assert best < 0.015, f"{shape} x{headers}: {best * 1e3:.1f} ms"
+
+
+# ------------------------------------------------------------------ numbers of any size and sign
+# A claim's number as its JSON text: integers of any size (beyond 64 bits, beyond the decoder's
+# 4,300-digit limit), fractions, exponents, negative zero, NaN/Infinity (not JSON), written by hand
+# so that nothing on the way (json.dumps refuses some of them) shapes them first.
+_JSON_NUMBER = st.one_of(
+    st.integers().map(str),
+    st.integers(min_value=-2 ** 70, max_value=2 ** 70).map(str),
+    st.sampled_from([2 ** 63 - 1, 2 ** 63, -2 ** 63, -2 ** 63 - 1, 2 ** 64 - 1, 2 ** 64, 10 ** 15 - 1, 10 ** 15,
+                     10 ** 19, 0]).map(str),
+    st.builds(lambda sign, k: sign + "9" * k, st.sampled_from(["", "-"]), st.integers(min_value=19, max_value=4400)),
+    st.builds(lambda m, e: f"{m}e{e}", st.integers(-10 ** 6, 10 ** 6), st.integers(-500, 500)),
+    st.sampled_from(["-0", "0.0", "1.5", "-1E5", "1e400", "-1e400", "NaN", "Infinity", "-Infinity"]),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.builds(lambda off: str(NOW + off), st.integers(-61, 61)),  # near the clock: fresh or just stale
+)
+_NUMBER_AT = ("iat", "attest", "origid", "orig.tn", "dest.tn", "extra")
+
+
+def _claims_text(where: str, number: str, iat: str) -> str:
+    parts = {"attest": '"A"', "dest": '{"tn":["33198765432"]}', "iat": iat, "orig": '{"tn":"33612345678"}',
+             "origid": '"4437c7eb"'}
+    if where == "orig.tn":
+        parts["orig"] = '{"tn":%s}' % number
+    elif where == "dest.tn":
+        parts["dest"] = '{"tn":[%s]}' % number
+    elif where == "extra":
+        parts["x"] = number
+    else:
+        parts[where] = number
+    return "{" + ",".join(f'"{k}":{v}' for k, v in sorted(parts.items())) + "}"
+
+
+def _signed(signer, claims_text: str) -> str:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    from manverify.passport import b64encode, canonical_json
+
+    signing_input = b64encode(canonical_json(signer._jose("shaken"))) + "." + b64encode(claims_text.encode())
+    r, s = decode_dss_signature(signer._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    return signing_input + "." + b64encode(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(_NUMBER_AT), number=_JSON_NUMBER, iat_offset=st.integers(-61, 61))
+def test_claim_numbers_of_any_size_give_one_verdict_on_every_path(lab, signer, where, number, iat_offset):
+    """Never an exception, and the same verdict from verify() (the native scanner's path when the
+    engine is built), verify_many(), the general path, and the pure-Python decoder."""
+    from manverify import passport, scan
+    from manverify.verifier import Verifier
+
+    verifier = _no_fetch_verifier(lab)
+    token = _signed(signer, _claims_text(where, number, str(NOW + iat_offset)))
+    value = f"{token};info=<{lab.x5u}>;alg=ES256;ppt=shaken"
+    r = verifier.verify(value, orig="+33612345678", dest="+33198765432", now=NOW)
+    assert r.sip_code in (None, 403, 438), (where, number[:40], r.detail)
+    assert r == verifier._verify_general(value, "+33612345678", "+33198765432", None, NOW)
+    call = dict(identity=value, orig="+33612345678", dest="+33198765432", now=NOW)
+    assert Verifier.verify_many(verifier, [call]) == [r]
+    python = passport._decode_shaken_python(token, lab.x5u)
+    scanned = passport._from_scan(token, lab.x5u, scan.scan_one(token.encode())) if scan.AVAILABLE else None
+    assert scanned is None or scanned == python  # the scanner: a strict subset of the Python decoder
+    if python is not None:
+        assert r.iat == python[0].iat and -2 ** 63 <= r.iat < 2 ** 63
+    # beside a valid header, a hostile one changes nothing
+    good = signer.sign("+33612345678", "+33198765432", iat=NOW)
+    both = verifier.verify([value, good], orig="+33612345678", dest="+33198765432", now=NOW)
+    assert both.ok and both.headers[1].ok
+
+
+@fast
+@given(info=st.one_of(st.text(max_size=60), st.text(st.characters(max_codepoint=127), max_size=60),
+                     st.builds("https://x/{}".format, st.text(st.sampled_from("\x00\x07\x1b\x7f[]0;m\\\t"), max_size=8))),
+       quoted=st.booleans(), extra=st.text(st.characters(max_codepoint=127), max_size=20))
+def test_no_control_character_leaves_as_an_x5u(verifier, signer, info, quoted, extra):
+    """Whatever an info parameter holds, the x5u a Result names (and batch records carry into
+    reports) is printable ASCII or None."""
+    token = signer.sign("0612345678", "0198765432", iat=NOW).split(";", 1)[0]
+    value = f'{token};info="<{info}>";alg=ES256;ppt=shaken' if quoted else f"{token};info=<{info}>;alg=ES256;ppt={extra}"
+    for r in (verifier.verify(value, orig="0612345678", dest="0198765432", now=NOW),
+              verifier.verify([value, value + ";x"], orig="0612345678", dest="0198765432", now=NOW)):
+        for x5u in (r.x5u, *(h.x5u for h in r.headers)):
+            assert x5u is None or (x5u.isascii() and x5u.isprintable() and " " not in x5u), repr(x5u)
+
+
+@fast
+@given(st.text())
+def test_report_shows_only_printable_text(text):
+    from manverify.report import shown
+
+    assert shown(text).isprintable()
+    assert shown(text) == text or not text.isprintable()

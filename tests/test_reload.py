@@ -75,7 +75,7 @@ def test_verifier_trusts_a_new_root_once_the_anchor_file_changes(tmp_path, two_l
     anchors = tmp_path / "roots.pem"
     anchors.write_bytes(old.root.pem)
     v = Verifier(trust_anchors=[str(anchors)], certificates={new.x5u: new.chain_pem}, reload=True)
-    call = Signer(new.signer.key_pem, new.x5u).sign(ORIG, DEST, iat=NOW)
+    call = Signer(new.signer.key_pem, new.x5u, clock=lambda: NOW).sign(ORIG, DEST, iat=NOW)
     assert v.verify(call, **GOOD).sip_code == 437  # signed under a root we do not trust yet
     first = v.store
     _replace(anchors, old.root.pem + new.root.pem)
@@ -97,7 +97,7 @@ def test_the_background_thread_picks_the_change_up(tmp_path, two_labs):
     anchors = tmp_path / "roots.pem"
     anchors.write_bytes(old.root.pem)
     v = Verifier(trust_anchors=[str(anchors)], certificates={new.x5u: new.chain_pem}, reload=True)
-    call = Signer(new.signer.key_pem, new.x5u).sign(ORIG, DEST, iat=NOW)
+    call = Signer(new.signer.key_pem, new.x5u, clock=lambda: NOW).sign(ORIG, DEST, iat=NOW)
     assert not v.verify(call, **GOOD).ok
     _replace(anchors, new.root.pem)
     deadline = time.monotonic() + 10 * ticker.INTERVAL

@@ -28,15 +28,16 @@ def traffic(lab, tmp_path_factory):
     for spc, cert in ops.items():
         (d / f"{spc}.pem").write_bytes(cert.pem + lab.intermediate.pem)
         cert_args += ["--cert", f"{x5u[spc]}={d / f'{spc}.pem'}"]
-    signers = {spc: Signer(cert.key_pem, x5u[spc]) for spc, cert in ops.items()}
+    signers = {spc: Signer(cert.key_pem, x5u[spc], clock=lambda: now) for spc, cert in ops.items()}
+    early = Signer(ops["1002"].key_pem, x5u["1002"], clock=lambda: now - 3600)
     calls = []
     for i in range(60):
         calls.append({"id": f"a{i}", "identity": signers["1001"].sign("0612345678", "0198765432",
                                                                     attest="AB"[i % 2], iat=now),
                       "orig": "0612345678", "dest": "0198765432", "now": now})
     for i in range(30):  # 10 of 30 signed an hour early: 403, before the certificate is looked at
-        calls.append({"id": f"b{i}", "identity": signers["1002"].sign("0612345678", "0198765432", attest="C",
-                                                                    iat=now - (3600 if i % 3 == 0 else 0)),
+        calls.append({"id": f"b{i}", "identity": (early if i % 3 == 0 else signers["1002"]).sign(
+                          "0612345678", "0198765432", attest="C"),
                       "orig": "0612345678", "dest": "0198765432", "now": now})
     for i in range(8):
         calls.append({"id": f"c{i}", "identity": signers["2002"].sign("0612345678", "0198765432", iat=now),
@@ -206,3 +207,20 @@ def test_report_of_demo_traffic(tmp_path, capsys):
     with open(records, "rb") as f:
         first = json.loads(f.readline())
     assert first["id"] == 1 and "kind" in first and "verstat" in first
+
+
+def test_control_characters_are_escaped_in_text_and_html(tmp_path, capsys):
+    """What a record carries (written by anyone) never reaches a terminal or a page as control
+    characters: ESC/CSI sequences, NUL, bidi overrides and line breaks are shown escaped."""
+    hostile = "https://x/\x1b[2J\x1b]0;owned\x07\x00\x9b31m\u202e\r\nfake.pem"
+    records = tmp_path / "calls.jsonl"
+    records.write_text(json.dumps({"ok": False, "sip_code": 436, "spc": None, "x5u": hostile}) + "\n"
+                       + json.dumps({"ok": True, "sip_code": None, "spc": "10\x1b[31m01", "attest": "A"}) + "\n")
+    assert main(["report", str(records)]) == 0
+    out = capsys.readouterr().out
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", out) and out.count("\n") == len(out.splitlines())
+    assert "x5u:https://x/\\x1b[2J\\x1b]0;owned\\x07\\x00\\x9b31m\\u202e\\r\\nfake.pem" in out
+    assert "10\\x1b[31m01" in out
+    page = report.html_page(report.read(records.read_bytes().splitlines()), "calls\x1b.jsonl")
+    assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202e]", page)
+    assert "x5u:https://x/\\x1b[2J" in page and "calls\\x1b.jsonl" in page

@@ -76,4 +76,4 @@ def test_nested_screening_objects_and_hostile_rule_ids():
     tally = report.read(lines)
     assert tally.screening.calls == 2 and tally.skipped == [3, 4, 5]
     text = report.table(tally)
-    assert "\x1b" not in text and "\nfake row" not in text and "x\\x1b[31m\\x0afake row" in text
+    assert "\x1b" not in text and "\nfake row" not in text and "x\\x1b[31m\\nfake row" in text

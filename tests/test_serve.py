@@ -122,6 +122,18 @@ def test_bad_signing_requests_are_400(service, claims, message):
     assert status == 400 and message in out["error"], out
 
 
+@pytest.mark.parametrize("iat", [int(time.time()) + 365 * 86400, int(time.time()) - 3600, 0, 2 ** 63 - 1,
+                                 2 ** 64 - 1], ids=["a year ahead", "an hour ago", "0", "2^63-1", "2^64-1"])
+def test_signing_refuses_an_iat_outside_the_freshness_window(service, iat):
+    """A caller must not mint tokens that become fresh later: the Signer's window, in both dialects."""
+    claims = {"attest": "A", "orig": {"tn": ORIG}, "dest": {"tn": [DEST]}, "iat": iat}
+    for body in ({"signingRequest": claims}, dict(claims, dest=[{"tn": [DEST]}])):
+        status, out = service.request("POST", SIGN, body)
+        assert status == 400 and "freshness window" in out["error"], out
+    status, out = service.request("POST", SIGN, {"signingRequest": dict(claims, iat=int(time.time()))})
+    assert status == 200
+
+
 def test_http_error_classes(service):
     assert service.request("GET", "/nowhere")[0] == 404
     status, out = service.request("GET", VERIFY)
@@ -310,3 +322,37 @@ def test_a_request_in_pieces_and_kept_alive(service):
     assert first == second and first[0][0].startswith(b"HTTP/1.1 200 ")
     reply = _exchange(service, _post_bytes(service, good, version=b"1.0"))
     assert b"connection: close" in reply.lower() and _answers(reply)[0][1] == first[0][1]
+
+
+# ---------------------------------------------------------------------- one called-number rule
+TO_NUMBER, RURI_NUMBER, OTHER = "+33198765432", "+33187654321", "+33100000000"
+
+
+@pytest.mark.parametrize("signed_for, passes", [(TO_NUMBER, True), (RURI_NUMBER, True), (OTHER, False)],
+                         ids=["To", "Request-URI", "neither"])
+def test_the_called_number_rule_is_the_same_every_way_in(service, signed_for, passes):
+    """A call whose To and Request-URI name different numbers: a token signed for either passes,
+    one signed for neither fails, through sip.check (what Kamailio runs), the KEMI handler, and
+    both HTTP dialects (checks.numbers_to_check decides for all of them)."""
+    from manverify import sip
+    from manverify.config import build_verifier
+    from manverify.integrations.kamailio import KemiApp
+
+    from .e2e.test_kemi_handler import FakeKSR
+
+    token = service.signer.sign(ORIG, signed_for)
+    invite = "\r\n".join([f"INVITE sip:{RURI_NUMBER}@127.0.0.1;user=phone SIP/2.0", f"From: <sip:{ORIG}@h>;tag=1",
+                          f"To: <tel:{TO_NUMBER}>", f"Identity: {token}"]) + "\r\n\r\n"
+    verifier = build_verifier(service.config)
+    d = sip.check(invite, verifier)
+    assert d.result.ok == passes and d.reject != passes, d.detail
+    ksr = FakeKSR(invite)
+    app = KemiApp({"trust_anchors": ["unused"]}, ksr=ksr, verifier_factory=lambda config: verifier)
+    assert app.ksr_request_route(None) == 1
+    assert ("sl.sl_send_reply" not in ksr.names()) == passes, ksr.calls
+    ms = {"identityHeader": token, "from": ORIG, "to": f"tel:{TO_NUMBER}", "dest": f"sip:{RURI_NUMBER}@h;user=phone"}
+    r = service.request("POST", VERIFY, {"verificationRequest": ms})[1]["verificationResponse"]
+    assert (r["verstatValue"] == "TN-Validation-Passed") == passes, r
+    atis = {"from": {"tn": ORIG}, "to": {"tn": [TO_NUMBER, RURI_NUMBER]}, "identity": token}
+    r = service.request("POST", VERIFY, {"verificationRequest": atis})[1]["verificationResponse"]
+    assert (r["verstat"] == "TN-Validation-Passed") == passes, r

@@ -338,3 +338,67 @@ def test_every_request_is_counted_once_whatever_was_tried(good, verifier):
     assert sip.check(retried, v, Policy(role="transit"), now=NOW).code is None
     s = v.stats()
     assert (s["calls"], s["passed"], s["failed"], s["by_code"]) == (2, 1, 1, {"400": 1})
+
+
+def _forms(good, signer):
+    """(label, Identity value): headers whose form the verifier judges, each differing in one way."""
+    tok, params = good.split(";", 1)
+    info = params.split(">", 1)[0] + ">"
+    c = {"attest": "A", "dest": {"tn": ["33198765432"]}, "iat": NOW, "orig": {"tn": "33612345678"}, "origid": "x"}
+    jose = signer._jose("shaken")
+    return [
+        ("as signed", good),
+        ("alg RS256", f"{tok};{info};alg=RS256;ppt=shaken"),
+        ("unknown parameter", f"{good};foo=bar"),
+        ("no alg", f"{tok};{info};ppt=shaken"),
+        ("no ppt", f"{tok};{info};alg=ES256"),
+        ("no alg, no ppt", f"{tok};{info}"),
+        ("no info", f"{tok};alg=ES256;ppt=shaken"),
+        ("ppt div", f"{tok};{info};alg=ES256;ppt=div"),
+        ("ppt rph", f"{tok};{info};alg=ES256;ppt=rph"),
+        ("other info", f"{tok};info=<https://certs.example.fr/other.pem>;alg=ES256;ppt=shaken"),
+        ("info with ESC", f"{tok};info=<https://x/\x1b[2J>;alg=ES256;ppt=shaken"),
+        ("compact", f"..{tok.split('.')[2]};{info};alg=ES256;ppt=shaken"),
+        ("two tokens parts", f"{tok.rsplit('.', 1)[0]};{params}"),
+        ("PASSporT alg HS256", signer.sign_claims(c, header={**jose, "alg": "HS256"})),
+        ("PASSporT crit", signer.sign_claims(c, header={**jose, "crit": ["x"]})),
+        ("attest D", signer.sign_claims({**c, "attest": "D"})),
+        ("iat 2^64", signer.sign_claims({**c, "iat": 2 ** 64})),
+        ("iat a string", signer.sign_claims({**c, "iat": str(NOW)})),
+    ]
+
+
+@pytest.mark.parametrize("profile", ["man", "atis", "rfc"])
+def test_transit_judges_the_form_as_the_verifier_does(good, signer, lab, profile):
+    """One set of rules for a header's form: the transit role refuses what the verifier refuses on
+    form, with the same code and words, and lets through what the verifier judges further."""
+    from manverify import Verifier
+
+    v = Verifier(trust_anchors=[lab.root.pem], certificates={lab.x5u: lab.chain_pem}, profile=profile, fetch=False)
+    transit = Policy(role="transit", reject_malformed=True)
+    for label, value in _forms(good, signer):
+        verified = v.verify(value, orig=ORIG, dest=DEST, now=NOW)
+        d = sip.check(request(FROM, TO, f"Identity: {value}"), v, transit, now=NOW)
+        if verified.ok:
+            assert d.result.ok, (label, d.result.detail)
+        elif verified.sip_code in (403, 436, 437, 438) and not d.result.ok:
+            assert (d.result.sip_code, d.result.detail) == (verified.sip_code, verified.detail), label
+        else:  # the verifier refused it for what transit does not judge: a certificate or the call
+            assert d.result.ok and verified.detail.startswith(("certificate", "signer certificate", "x5u", "compact form needs")), \
+                (label, verified.detail)
+
+
+def test_numbers_to_check(signer):
+    from manverify.checks import numbers_to_check
+
+    a, b, c = "33612345678", "33611111111", "33198765432"
+    token = signer.sign(b, c)  # signed for the second calling number
+    assert numbers_to_check([token], [a, b], [c]) == (b, c)
+    assert numbers_to_check([token], [a], [c]) == (a, c)  # one number a side: nothing looked at
+    assert numbers_to_check([token], ["tel:+33 6 11 11 11 11", a], ["x", c]) == ("tel:+33 6 11 11 11 11", c)
+    assert numbers_to_check(["garbage", token], [a, b], ["x", "33100000000", c]) == (b, c)
+    assert numbers_to_check([signer.sign(a, "33100000000")], [b, a], [c, "33100000000"]) == (a, "33100000000")
+    assert numbers_to_check(None, [a, b], [c, "33100000000"]) == (a, c)  # no token: the first of each
+    assert numbers_to_check([token], ["anonymous"], ["bob"]) == ("anonymous", "bob")  # no number: the first value
+    assert numbers_to_check([token], [], []) == (None, None)
+    assert numbers_to_check(42, [a, b], [c]) == (a, c)  # not call data: the verifier says so

@@ -68,14 +68,14 @@ def test_each_failure_of_the_results_table_has_its_slug(verifier, signer, label,
 def test_certificate_failures_have_their_slugs(lab, signer):
     rogue = pki.lab_pki(spc="6666", now=NOW)
     v = Verifier(trust_anchors=[lab.root.pem], certificates={rogue.x5u: rogue.chain_pem})
-    r = v.verify(Signer(rogue.signer.key_pem, rogue.x5u).sign(ORIG, DEST, iat=NOW), **GOOD)
+    r = v.verify(Signer(rogue.signer.key_pem, rogue.x5u, clock=lambda: NOW).sign(ORIG, DEST, iat=NOW), **GOOD)
     assert stats.reason(r) == "certificate-untrusted", r.detail
     young = pki.make_signer(lab.intermediate, not_before=NOW - 10, days=30)
     x5u = "https://certs.example.fr/young.pem"
     v = Verifier(trust_anchors=[lab.root.pem], certificates={x5u: young.pem + lab.intermediate.pem})
-    r = v.verify(Signer(young.key_pem, x5u).sign(ORIG, DEST, iat=NOW - 30), **GOOD)
+    r = v.verify(Signer(young.key_pem, x5u, clock=lambda: NOW).sign(ORIG, DEST, iat=NOW - 30), **GOOD)
     assert stats.reason(r) == "iat-outside-certificate", r.detail
-    r = v.verify(Signer(young.key_pem, x5u).sign(ORIG, DEST, iat=NOW + 31 * 86400), **dict(GOOD, now=NOW + 31 * 86400))
+    r = v.verify(Signer(young.key_pem, x5u, clock=lambda: NOW + 31 * 86400).sign(ORIG, DEST), **dict(GOOD, now=NOW + 31 * 86400))
     assert stats.reason(r) == "certificate-expired", r.detail
 
 

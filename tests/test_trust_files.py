@@ -83,7 +83,7 @@ def test_a_cut_in_the_second_root_keeps_the_trust_in_use_on_reload(two_labs, tmp
     anchors = tmp_path / "roots.pem"
     anchors.write_bytes(one.root.pem + two.root.pem)
     v = Verifier(trust_anchors=[str(anchors)], certificates={two.x5u: two.chain_pem}, reload=True)
-    call = Signer(two.signer.key_pem, two.x5u).sign(ORIG, DEST, iat=NOW)
+    call = Signer(two.signer.key_pem, two.x5u, clock=lambda: NOW).sign(ORIG, DEST)
     assert v.verify(call, **GOOD).ok
     store = v.store
     with caplog.at_level(logging.WARNING, logger="manverify.reload"):
@@ -196,7 +196,7 @@ def test_a_cut_manifest_is_refused_at_start_and_kept_on_reload(two_labs, tmp_pat
             CertStore(trust_anchors=roots, certificates=str(certs), fetch=False)
     path.write_bytes(manifest)
     v = Verifier(trust_anchors=roots, certificates=str(certs), fetch=False, reload=True)
-    call = Signer(two.signer.key_pem, two.x5u).sign(ORIG, DEST, iat=NOW)
+    call = Signer(two.signer.key_pem, two.x5u, clock=lambda: NOW).sign(ORIG, DEST)
     assert v.verify(call, **GOOD).ok
     store = v.store
     with caplog.at_level(logging.WARNING, logger="manverify.reload"):

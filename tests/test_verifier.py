@@ -36,6 +36,11 @@ def jose(url, **overrides):
     return h
 
 
+def at(signer, when):
+    """The same operator's Signer with its clock at `when` (for tokens of another time)."""
+    return Signer(signer._key, signer.x5u, clock=lambda: when)
+
+
 def replace_params(value: str, params: str) -> str:
     return value.split(";", 1)[0] + params
 
@@ -54,14 +59,14 @@ def _rows():
     x = "https://certs.example.fr/op1001.pem"
     return [
         ("400 orig malformed", lambda s: (s.sign(ORIG, DEST, iat=NOW), {"orig": "anonymous"}), 400, "calling number"),
-        ("403 iat stale", lambda s: s.sign(ORIG, DEST, iat=NOW - 61), 403, "iat is 61 s in the past"),
-        ("403 iat future", lambda s: s.sign(ORIG, DEST, iat=NOW + 61), 403, "iat is 61 s in the future"),
+        ("403 iat stale", lambda s: at(s, NOW - 61).sign(ORIG, DEST), 403, "iat is 61 s in the past"),
+        ("403 iat future", lambda s: at(s, NOW + 61).sign(ORIG, DEST), 403, "iat is 61 s in the future"),
         ("403 Date stale", lambda s: (s.sign(ORIG, DEST, iat=NOW), {"date": "Mon, 01 Jan 2024 00:00:00 GMT"}), 403, "Date header"),
         ("400 Date unparseable", lambda s: (s.sign(ORIG, DEST, iat=NOW), {"date": "yesterday"}), 400, "RFC 1123"),
         ("428 no Identity", lambda s: None, 428, "no Identity"),
         ("428 empty list", lambda s: [], 428, "no Identity"),
         ("436 no info", lambda s: replace_params(s.sign(ORIG, DEST, iat=NOW), ";alg=ES256;ppt=shaken"), 436, "no info"),
-        ("436 x5u unknown", lambda s: Signer(s._key, "https://certs.example.fr/none.pem").sign(
+        ("436 x5u unknown", lambda s: Signer(s._key, "https://certs.example.fr/none.pem", clock=lambda: NOW).sign(
             ORIG, DEST, iat=NOW), 436, ""),
         ("436 header lacks x5u", lambda s: s.sign_claims(claims(), header=jose(x, x5u=...)), 436, "lacks x5u"),
         ("436 header lacks typ", lambda s: s.sign_claims(claims(), header=jose(x, typ=...)), 436, "lacks typ"),
@@ -137,7 +142,7 @@ def test_results_table(verifier, signer, label, build, code, fragment):
 def test_untrusted_signer_is_437(lab, signer):
     rogue = pki.lab_pki(spc="6666", now=NOW)
     v = Verifier(trust_anchors=[lab.root.pem], certificates={rogue.x5u: rogue.chain_pem})
-    r = v.verify(Signer(rogue.signer.key_pem, rogue.x5u).sign(ORIG, DEST, iat=NOW), **GOOD)
+    r = v.verify(Signer(rogue.signer.key_pem, rogue.x5u, clock=lambda: NOW).sign(ORIG, DEST, iat=NOW), **GOOD)
     assert r.sip_code == 437, r.detail
 
 
@@ -145,7 +150,7 @@ def test_expired_signer_is_437(lab):
     old = pki.make_signer(lab.intermediate, not_before=NOW - 400 * 86400, not_after=NOW - 86400)
     x5u = "https://certs.example.fr/old.pem"
     v = Verifier(trust_anchors=[lab.root.pem], certificates={x5u: old.pem + lab.intermediate.pem})
-    r = v.verify(Signer(old.key_pem, x5u).sign(ORIG, DEST, iat=NOW), **GOOD)
+    r = v.verify(Signer(old.key_pem, x5u, clock=lambda: NOW).sign(ORIG, DEST, iat=NOW), **GOOD)
     assert r.sip_code == 437, r.detail
 
 
@@ -154,7 +159,7 @@ def test_wrong_curve_signer_is_437(lab):
     x5u = "https://certs.example.fr/p384.pem"
     v = Verifier(trust_anchors=[lab.root.pem], certificates={x5u: p384.pem + lab.intermediate.pem})
     # Sign with a P-256 key we own: the certificate's key is what must be refused.
-    other = Signer(ec.generate_private_key(ec.SECP256R1()), x5u)
+    other = Signer(ec.generate_private_key(ec.SECP256R1()), x5u, clock=lambda: NOW)
     r = v.verify(other.sign(ORIG, DEST, iat=NOW), **GOOD)
     assert r.sip_code == 437, r.detail
 
@@ -164,12 +169,12 @@ def test_iat_outside_certificate_validity_is_403(lab):
     x5u = "https://certs.example.fr/young.pem"
     v = Verifier(trust_anchors=[lab.root.pem], certificates={x5u: young.pem + lab.intermediate.pem})
     # Signed 30 s ago, inside the freshness window, but before the certificate was valid.
-    r = v.verify(Signer(young.key_pem, x5u).sign(ORIG, DEST, iat=NOW - 30), **GOOD)
+    r = v.verify(Signer(young.key_pem, x5u, clock=lambda: NOW).sign(ORIG, DEST, iat=NOW - 30), **GOOD)
     assert r.sip_code == 403 and "validity" in r.detail
 
 
 def test_stir_reason_form(verifier, signer):
-    r = verifier.verify(signer.sign(ORIG, DEST, iat=NOW - 3600), **GOOD)
+    r = verifier.verify(at(signer, NOW - 3600).sign(ORIG, DEST), **GOOD)
     assert r.reason_header("STIR") == 'STIR;cause=403;text="Stale Date"'
     with pytest.raises(UsageError):
         r.reason_header("XYZ")
@@ -177,7 +182,7 @@ def test_stir_reason_form(verifier, signer):
 
 def test_several_headers_one_good(verifier, signer):
     good = signer.sign(ORIG, DEST, iat=NOW)
-    stale = signer.sign(ORIG, DEST, iat=NOW - 3600)
+    stale = at(signer, NOW - 3600).sign(ORIG, DEST)
     r = verifier.verify([stale, "garbage", good], **GOOD)
     assert r.ok
     assert [h.sip_code for h in r.headers] == [403, 438, None]
@@ -230,9 +235,9 @@ def test_number_forms_from_the_call(verifier, signer):
 
 def test_verify_many_keeps_order_and_matches_verify(verifier, signer):
     calls = []
+    early = at(signer, NOW - 3600)
     for i in range(300):
-        iat = NOW - (3600 if i % 7 == 0 else 0)
-        calls.append(dict(identity=signer.sign(ORIG, DEST, iat=iat), **GOOD))
+        calls.append(dict(identity=(early if i % 7 == 0 else signer).sign(ORIG, DEST), **GOOD))
     calls.append(dict(identity=None, **GOOD))
     out = verifier.verify_many(calls)
     assert out == [verifier.verify(**c) for c in calls]
@@ -321,7 +326,7 @@ def test_result_is_immutable(verifier, signer):
 def test_rfc_profile_compact_form(lab):
     from email.utils import formatdate
 
-    s = Signer(lab.signer.key_pem, lab.x5u)
+    s = Signer(lab.signer.key_pem, lab.x5u, clock=lambda: NOW)
     v = Verifier(trust_anchors=[lab.root.pem], certificates={lab.x5u: lab.chain_pem}, profile="rfc")
     # The compact form is the full form without header and claims, rebuilt from the request.
     full = s.sign_claims({"dest": {"tn": [C_DEST]}, "iat": NOW, "orig": {"tn": C_ORIG}}, ppt="",

@@ -69,9 +69,11 @@ class ScreeningTally:
 
 
 def _shown(text: str) -> str:
-    """A value from the input as one printable line (a record may hold control characters)."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
-                   for c in text)
+    """A value from the input as `manverify report` shows every such value (control characters
+    escaped: a record may hold anything)."""
+    from ..report import shown  # that module imports this one
+
+    return shown(text)
 
 
 def acted_text(row: RuleRow) -> str:

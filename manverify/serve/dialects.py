@@ -23,6 +23,7 @@ import email.utils
 from typing import Any, Iterable, List, NamedTuple, Optional, Union
 
 from .. import tn
+from ..checks import numbers_to_check
 from ..policy import Decision
 from ..result import Result
 
@@ -64,16 +65,24 @@ def verification(body: Any) -> Verification:
             raise BadRequest(f"more than {MAX_IDENTITY_HEADERS} Identity headers")
         orig = _text(req.get("from"), "from")
         to = req.get("to") if req.get("to") is not None else req.get("dest")
-        dest = _text(to, "to")
-        if req.get("dest") is not None and tn.try_canonical(dest, max_digits=20) is None:
-            dest = _text(req["dest"], "dest")  # To names no number: the Request-URI does
-        return Verification(MS, values or None, orig, dest, date)
+        calleds = [_text(to, "to")]
+        if req.get("to") is not None and req.get("dest") is not None:
+            calleds.append(_text(req["dest"], "dest"))
+        return _call(MS, values or None, orig, calleds, date)
     orig = _text(_object(req.get("from"), "from").get("tn"), "from.tn")
     dests = _numbers(_object(req.get("to"), "to").get("tn"), "to.tn")
     identity = req.get("identity")
     if identity is not None:
         identity = [_text(identity, "identity")]
-    return Verification(ATIS, identity, orig, dests[0], date)
+    return _call(ATIS, identity, orig, dests, date)
+
+
+def _call(dialect: str, identity: Optional[List[str]], orig: str, calleds: List[str],
+          date: Optional[str]) -> Verification:
+    """The call with the called number it is checked against: the rule sip.check applies too
+    (checks.numbers_to_check: the first number, unless a PASSporT names another one presented)."""
+    dest = numbers_to_check(identity, [orig], calleds)[1]
+    return Verification(dialect, identity, orig, dest, date)
 
 
 def signing(body: Any) -> Signing:
