@@ -1,0 +1,382 @@
+"""Call-pattern counters for the screening rules: one interface, a local and a Redis backend.
+
+What is counted is declared, not coded: a `Series` says a window, how many slots cut it, and
+whether it counts events or distinct members. A call is a handful of `Op`s (series, subject key,
+add or just read); both backends run any list of ops, so a new series (the look-up's reports, the
+originating side's repeats and refusals) is one `Series(...)` line and the ops that use it:
+
+    refused = Series("refused", 60 * 86400, slots=60)          # refusals remembered 60 days
+    subject = keyer.derive("customer-dest", customer, dest_key)
+    counters.apply([Op(refused, dest_key, subject)], now)       # count one (add=0: only read)
+    reporters = Series("reporters", 30 * 86400, slots=30, distinct=True)
+    counters.apply([Op(reporters, n_key, n_key, 1, keyer.derive("reporter", rid))], now)
+
+`apply()` answers (one value per op, degraded); `apply_many()` takes many calls in one exchange.
+
+Windows slide by slots: a window of W seconds in k slots counts the events of the current slot and
+of the k slots before it, i.e. the last W seconds plus at most W/k more (a limit fires up to one
+slot early, never late). Both backends compute the same slots from the caller's `now`, so they
+give the same counts on the same sequence, except distinct counts, which Redis estimates with
+HyperLogLog (0.81% standard error) and the local backend counts exactly. (Out-of-order calls, a
+`now` older than one already seen, may differ by the slots in between.)
+
+Keys are the keyed hashes of keys.py, never numbers. Data lives until the last moment it can be
+counted ((slot + k + 1) * W / k): retention is the window plus one slot.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+
+from ..errors import ConfigError, UsageError
+from .keys import Keyer
+
+Key = Optional[bytes]
+
+
+class Windows(NamedTuple):
+    """Window lengths in seconds (the engine passes the rules' configured values)."""
+    burst: float = 60
+    fanout: float = 3600
+    repeat: float = 30 * 86400
+    flood: float = 60
+    short: float = 3600
+
+
+class Counts(NamedTuple):
+    """What one call saw, this call included. `fanout` is approximate (HyperLogLog) on Redis;
+    `degraded` says the shared store was not used: the counts are this process's only."""
+    burst: int = 0      # calls from orig in its window
+    fanout: int = 0     # distinct callees of orig in its window
+    repeat: int = 0     # calls orig -> dest in its window
+    flood: int = 0      # calls to dest in its window
+    short: int = 0      # short or unanswered outcomes of orig in its window
+    outcomes: int = 0   # outcomes of orig in its window
+    degraded: bool = False
+
+
+class Series:
+    """One counted quantity (immutable). `name` is part of the store's keys, with the window and
+    slots, so a changed window starts a new series instead of misreading the old slots."""
+
+    __slots__ = ("name", "window", "slots", "distinct", "width", "code")
+
+    def __init__(self, name: str, window: float, slots: int = 6, distinct: bool = False):
+        if not name or not all(c.isalnum() or c in "-_." for c in name):
+            raise ConfigError(f"series name {name!r}: letters, digits, - _ .")
+        if isinstance(window, bool) or not isinstance(window, (int, float)) or window <= 0:
+            raise ConfigError(f"series {name}: window in seconds, more than 0")
+        if isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= 100:
+            raise ConfigError(f"series {name}: slots from 1 to 100")
+        w = int(window) if float(window).is_integer() else float(window)
+        for attr, value in (("name", name), ("window", window), ("slots", slots), ("distinct", bool(distinct)),
+                            ("width", window / slots), ("code", f"{name}:{w}:{slots}")):
+            object.__setattr__(self, attr, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Series is immutable")
+
+    def __eq__(self, other):
+        return isinstance(other, Series) and (self.code, self.distinct) == (other.code, other.distinct)
+
+    def __hash__(self):
+        return hash(self.code)
+
+    def __repr__(self):
+        return f"Series({self.name!r}, {self.window!r}, slots={self.slots}, distinct={self.distinct})"
+
+
+class Op(NamedTuple):
+    """Add `add` (0: only read) to `series` for `subject`; a distinct series adds `member`.
+    `tag` is the key whose hash slot holds the op in Redis Cluster: ops of one call that share a
+    tag run in one script; use the subject's owner (the calling number for a pair)."""
+    series: Series
+    tag: bytes
+    subject: bytes
+    add: int = 1
+    member: Optional[bytes] = None
+
+
+class ScreenSeries(NamedTuple):
+    burst: Series
+    fanout: Series
+    repeat: Series
+    flood: Series
+    short: Series
+    outcomes: Series
+
+
+def screen_series(windows: Windows) -> ScreenSeries:
+    for name, value in windows._asdict().items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 366 * 86400:
+            raise ConfigError(f"windows.{name}: seconds, more than 0 and at most a year")
+    return ScreenSeries(
+        burst=Series("burst", windows.burst),
+        fanout=Series("fanout", windows.fanout, distinct=True),
+        repeat=Series("repeat", windows.repeat, slots=30),  # a day per slot on 30 days
+        flood=Series("flood", windows.flood),
+        short=Series("short", windows.short),
+        outcomes=Series("outcomes", windows.short),
+    )
+
+
+def expiry_of(series: Series, slot: int) -> float:
+    """When data written in `slot` stops being counted (on the caller's clock)."""
+    return (slot + series.slots + 1) * series.width
+
+
+class Counters:
+    """The interface the engine calls. Subclasses implement `apply_many`."""
+
+    backend = "?"
+
+    def __init__(self, windows: Windows, keyer: Keyer):
+        self.windows = windows
+        self.series = screen_series(windows)
+        self.keyer = keyer
+
+    # -- generic: any declared series --------------------------------------------------------
+    def apply(self, ops: Sequence[Op], now: float) -> Tuple[Tuple[int, ...], bool]:
+        """Run `ops` for one call at `now`: (one value per op, degraded)."""
+        return self.apply_many(((ops, now),))[0]
+
+    def apply_many(self, calls: Sequence[Tuple[Sequence[Op], float]]) -> List[Tuple[Tuple[int, ...], bool]]:
+        raise NotImplementedError
+
+    # -- the screening rules' counts -----------------------------------------------------------
+    def _call_ops(self, orig: Key, dest: Key, pair: Key) -> Tuple[List[Op], Tuple[int, ...]]:
+        s = self.series
+        ops: List[Op] = []
+        fields: List[int] = []  # Counts index of each op's value
+        if orig is not None:
+            ops.append(Op(s.burst, orig, orig))
+            ops.append(Op(s.fanout, orig, orig, 1 if dest is not None else 0, dest))
+            ops.append(Op(s.short, orig, orig, 0))
+            ops.append(Op(s.outcomes, orig, orig, 0))
+            fields += (0, 1, 4, 5)
+        if pair is not None:
+            ops.append(Op(s.repeat, orig if orig is not None else pair, pair))
+            fields.append(2)
+        if dest is not None:
+            ops.append(Op(s.flood, dest, dest))
+            fields.append(3)
+        return ops, tuple(fields)
+
+    @staticmethod
+    def _counts(fields: Tuple[int, ...], values: Sequence[int], degraded: bool) -> Counts:
+        out = [0, 0, 0, 0, 0, 0, degraded]
+        for i, v in zip(fields, values):
+            out[i] = v
+        return Counts(*out)
+
+    def observe(self, orig_key: Key, dest_key: Key, pair_key: Key, now: float) -> Counts:
+        """Count this call once and return its counts (a None key: that side is not counted)."""
+        _check(orig_key, dest_key, pair_key, now)
+        ops, fields = self._call_ops(orig_key, dest_key, pair_key)
+        values, degraded = self.apply_many(((ops, now),))[0]
+        return self._counts(fields, values, degraded)
+
+    def observe_many(self, calls: Sequence[Tuple[Key, Key, Key, float]]) -> List[Counts]:
+        """observe() for each call in order, in one exchange with the store."""
+        for c in calls:
+            _check(*c)
+        built = [self._call_ops(o, d, p) for o, d, p, _ in calls]
+        answers = self.apply_many([(ops, c[3]) for (ops, _), c in zip(built, calls)])
+        return [self._counts(fields, values, degraded) for (_, fields), (values, degraded) in zip(built, answers)]
+
+    def outcome(self, orig_key: Key, short: bool, now: float) -> None:
+        """A call's outcome (from feedback): counted for `pattern.short`."""
+        _check(orig_key, None, None, now)
+        if orig_key is None:
+            return
+        s = self.series
+        self.apply([Op(s.outcomes, orig_key, orig_key), Op(s.short, orig_key, orig_key, 1 if short else 0)], now)
+
+    def stats(self) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _check(orig: Key, dest: Key, pair: Key, now: float) -> None:
+    """The engine's mistakes, not call data: keys come from Keyer, times from its clock."""
+    for name, k in (("orig_key", orig), ("dest_key", dest), ("pair_key", pair)):
+        if k is not None and type(k) is not bytes:
+            raise UsageError(f"{name}: bytes from Keyer or None, not {type(k).__name__}")
+    if type(now) not in (float, int) or not -1e12 < now < 1e12:  # also NaN
+        raise UsageError("now: seconds since the epoch (a finite float)")
+
+
+class _Entry:
+    __slots__ = ("slots", "last", "expires", "oldest")
+
+    def __init__(self):
+        self.slots: Dict[int, Any] = {}   # slot -> count, or slot -> set of members (distinct)
+        self.last: Optional[Dict[bytes, int]] = None  # distinct: member -> newest slot seen
+        self.expires = 0.0
+        self.oldest = 1 << 62  # the oldest slot held (counts)
+
+
+class LocalCounters(Counters):
+    """In-process and exact, for one proxy, tests, the demo, and the Redis backend's fallback.
+
+    Thread-safe (one lock per call, so a call's counts are consistent). Memory is bounded: entries
+    whose window has passed are dropped as newer ones arrive, each series keeps at most `max_keys`
+    subjects (least recently written evicted first), and a distinct series at most
+    `max_members` members per subject (beyond, the count stays at the cap: far above any limit)."""
+
+    backend = "local"
+
+    def __init__(self, windows: Windows = Windows(), keyer: Optional[Keyer] = None,
+                 max_keys: int = 200_000, max_members: int = 65_536):
+        super().__init__(windows, keyer if keyer is not None else Keyer.random())
+        self.max_keys = max_keys
+        self.max_members = max_members
+        self._tables: Dict[str, "OrderedDict[bytes, _Entry]"] = {}
+        self._lock = threading.Lock()
+        self.evicted = 0
+        self.expired = 0
+
+    def apply_many(self, calls):
+        hit = self._hit
+        with self._lock:
+            return [(tuple([hit(o.series, o.subject, o.add, o.member, now) for o in ops]), False) for ops, now in calls]
+
+    def observe(self, orig_key: Key, dest_key: Key, pair_key: Key, now: float) -> Counts:
+        # the same ops as Counters._call_ops without building them: the proxy's per-call path
+        _check(orig_key, dest_key, pair_key, now)
+        s, hit = self.series, self._hit
+        burst = fanout = repeat = flood = short = outcomes = 0
+        with self._lock:
+            if orig_key is not None:
+                burst = hit(s.burst, orig_key, 1, None, now)
+                fanout = hit(s.fanout, orig_key, 1 if dest_key is not None else 0, dest_key, now)
+                short = hit(s.short, orig_key, 0, None, now)
+                outcomes = hit(s.outcomes, orig_key, 0, None, now)
+            if pair_key is not None:
+                repeat = hit(s.repeat, pair_key, 1, None, now)
+            if dest_key is not None:
+                flood = hit(s.flood, dest_key, 1, None, now)
+        return Counts(burst, fanout, repeat, flood, short, outcomes, False)
+
+    def _hit(self, s: Series, subject: bytes, add: int, member: Optional[bytes], now: float) -> int:
+        table = self._tables.get(s.code)
+        if table is None:
+            table = self._tables[s.code] = OrderedDict()
+        cur = int(now // s.width)
+        low = cur - s.slots
+        e = table.get(subject)
+        if e is None:
+            if not add:
+                return 0
+            e = table[subject] = _Entry()
+            self._trim(table, now)
+        if s.distinct:
+            return self._distinct(e, subject, add, member, cur, low, s, table)
+        slots = e.slots
+        if e.oldest < low:  # only then is there something to drop
+            for k in [k for k in slots if k < low]:
+                del slots[k]
+            e.oldest = min(slots, default=cur)
+        total = sum(slots.values())
+        if add:
+            slots[cur] = slots.get(cur, 0) + add
+            total += add
+            if cur < e.oldest:
+                e.oldest = cur
+            expires = (cur + s.slots + 1) * s.width
+            if expires > e.expires:
+                e.expires = expires
+            table.move_to_end(subject)
+        return total
+
+    def _distinct(self, e: _Entry, subject: bytes, add: int, member: Optional[bytes], cur: int, low: int,
+                  s: Series, table) -> int:
+        if e.last is None:
+            e.last = {}
+        last, by_slot = e.last, e.slots
+        for k in [k for k in by_slot if k < low]:
+            for m in by_slot.pop(k):
+                del last[m]
+        if add and member is not None:
+            seen = last.get(member)
+            if seen is None:
+                if len(last) < self.max_members:
+                    last[member] = cur
+                    by_slot.setdefault(cur, set()).add(member)
+            elif seen < cur:  # keep the newest slot only: out-of-order calls never move it back
+                by_slot[seen].discard(member)
+                last[member] = cur
+                by_slot.setdefault(cur, set()).add(member)
+            e.expires = max(e.expires, expiry_of(s, cur))
+            table.move_to_end(subject)
+        return len(last)
+
+    def _trim(self, table, now: float) -> None:
+        # least recently written first: with one window per table that is roughly expiry order;
+        # a few per insert keeps the cost constant
+        for _ in range(4):
+            if len(table) < 2:
+                break
+            key, head = next(iter(table.items()))
+            if head.expires > now:
+                break
+            del table[key]
+            self.expired += 1
+        while len(table) > self.max_keys:
+            table.popitem(last=False)
+            self.evicted += 1
+
+    def stats(self) -> Dict[str, Any]:
+        with self._lock:
+            return {"backend": self.backend, "degraded": False,
+                    "keys": {code.split(":", 1)[0]: len(t) for code, t in self._tables.items()},
+                    "evicted": self.evicted, "expired": self.expired}
+
+
+CONFIG_KEYS = ("backend", "url", "cluster", "key_secret", "budget_ms", "prefix", "probe_interval_s",
+               "log_interval_s", "max_keys")
+
+
+def counters_from_config(config: Mapping, windows: Windows) -> Counters:
+    """{"backend": "local"} or {"backend": "redis", "url": ..., "key_secret": ...}; see
+    RedisCounters for the Redis keys. A `redis+cluster://` URL is the same as "cluster": true."""
+    if not isinstance(config, Mapping):
+        raise ConfigError("counters: an object")
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise ConfigError(f"counters.{unknown[0]}: unknown key (known: {', '.join(CONFIG_KEYS)})")
+    backend = config.get("backend", "local")
+    max_keys = config.get("max_keys", 200_000)
+    if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
+        raise ConfigError("counters.max_keys: a positive integer")
+    secret = config.get("key_secret")
+    if backend == "local":
+        extra = sorted(set(config) - {"backend", "key_secret", "max_keys"})
+        if extra:
+            raise ConfigError(f"counters.{extra[0]}: only for the redis backend")
+        keyer = Keyer.random() if secret is None else _keyer(secret)
+        return LocalCounters(windows, keyer, max_keys=max_keys)
+    if backend == "redis":
+        if secret is None:
+            raise ConfigError("counters.key_secret: required with the redis backend (every proxy "
+                              "sharing the store needs the same secret)")
+        from .redisstore import RedisCounters
+        return RedisCounters.from_config(config, windows, _keyer(secret))
+    raise ConfigError(f"counters.backend: 'local' or 'redis', not {backend!r}")
+
+
+def _keyer(secret: Any) -> Keyer:
+    try:
+        return Keyer(secret)
+    except ConfigError as e:
+        raise ConfigError(f"counters.{e}") from None
+
