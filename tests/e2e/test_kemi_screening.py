@@ -194,3 +194,21 @@ def test_redirect_mode_answers_608_with_the_reason_and_diverts_with_a_302():
     # a policy rejection keeps the policy's own Reason
     reply = redirect_reply(Decision("reject", 438, "Invalid Identity Header", None), "sip:x@h", Policy())
     assert reply.headers == (("Reason", 'SIP;cause=438;text="Invalid Identity Header"'),)
+
+
+def test_a_changed_list_applies_on_the_workers_next_look(tmp_path, verifier):
+    listing = tmp_path / "block.txt"
+    listing.write_text("+33699999999\n")
+    config = {"trust_anchors": ["unused"], "policy": OPEN,
+              "screening": {"rules": {"canvass.hours": {"enabled": False}}, "lists": {"block": ["block.txt"]}}}
+    path = tmp_path / "kamailio.json"
+    path.write_text(json.dumps(config))
+    app = KemiApp(load_config(str(path)), verifier_factory=lambda c: verifier, path=str(path))
+    app.child_init(1)
+    assert _replies(_call(app)) == []
+    new = tmp_path / "block.new"
+    new.write_text("+33699999999\n+33612345678\n")
+    os.replace(new, listing)
+    app._next_look = 0.0  # a second later
+    assert _replies(_call(app)) == [(608, "Rejected")]
+    assert app._setup.screen.stats()["reloads"]["screening lists"]["reloads"] == 1
