@@ -1,4 +1,4 @@
-"""The `manverify` command: demo, verify, lookup, report, sign, serve, bench."""
+"""The `manverify` command: demo, verify, screen, lookup, report, sign, serve, bench."""
 from __future__ import annotations
 
 import argparse
@@ -100,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the full result as JSON")
     v.set_defaults(func=_verify)
 
+    sc = sub.add_parser("screen", help="screen a JSONL batch of calls (manverify.screen)")
+    sc.add_argument("--batch", metavar="FILE", required=True,
+                    help="JSONL file (- for stdin), one call per line: orig, dest, now, entry, partner, "
+                         "verstat, attest, id")
+    sc.add_argument("--config", metavar="FILE", required=True,
+                    help="JSON: the screening mapping, or a configuration holding it under \"screening\"")
+    sc.add_argument("--now", type=float, help="screen lines without \"now\" as of this epoch time")
+    sc.set_defaults(func=_screen)
+
     lk = sub.add_parser("lookup", help="caller look-up: what screening knows of a number, its label and score (JSON)")
     lk.add_argument("tn", metavar="TN", help="the number, in any common form")
     lk.add_argument("--config", metavar="FILE", required=True,
@@ -110,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     lk.add_argument("--now", type=float, help="as of this epoch time")
     lk.set_defaults(func=_lookup)
 
-    r = sub.add_parser("report", help="calls, pass rate and failures per originating operator")
+    r = sub.add_parser("report", help="calls, pass rate and failures per originating operator; "
+                                      "per screening rule for screening decisions")
     r.add_argument("file", metavar="RESULTS.jsonl",
                    help="decision records, e.g. the output of verify --batch (- for stdin)")
     r.add_argument("--html", metavar="OUT.html", help="also write a self-contained page with a chart")
@@ -205,18 +215,26 @@ def _verify_batch(verifier, args) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
+def _screen(args) -> int:
+    from .screen import batch
+
+    screen = batch.load(args.config)
+    try:
+        stream = sys.stdin.buffer if args.batch == "-" else open(args.batch, "rb")
+        with stream:
+            ok = batch.run(screen, stream, sys.stdout, sys.stderr, progress=sys.stderr.isatty(),
+                           default_now=args.now)
+    finally:
+        screen.close()
+    return EXIT_OK if ok else EXIT_FAILED
+
+
 def _lookup(args) -> int:
-    from . import config as _config
-    from .screen.engine import Screen
+    from .screen import batch
 
     if (args.report is None) != (args.reporter is None):
         raise UsageError("--report CATEGORY and --reporter ID go together")
-    data = _config.load(args.config)
-    mapping = data.get("screening", data)
-    if mapping is None:
-        raise UsageError(f"{args.config}: screening is null; nothing to look up with")
-    # one question, then exit: no file watching, nothing in the background
-    screen = Screen.from_dict(mapping, os.path.dirname(os.path.abspath(args.config)), reload=False)
+    screen = batch.load(args.config)  # one question, then exit: no file watching
     try:
         if args.report is not None:
             out = screen.report(args.tn, args.report, args.reporter, now=args.now)
