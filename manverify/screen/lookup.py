@@ -70,7 +70,12 @@ ATTESTED_SHARE = 0.9
 
 class ReportLimited(UsageError):
     """A reporter sent more reports than `lookup.report_limit` in `lookup.report_window_s`: the
-    report is refused (HTTP 429), not absorbed."""
+    report is refused (HTTP 429), not absorbed. `retry_after`: seconds until its count can fall
+    (it falls by a slot of the window at a time)."""
+
+    def __init__(self, message: str, retry_after: float = 0.0):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Row(NamedTuple):
@@ -190,7 +195,7 @@ class Lookup:
         (sent,), _ = counters.apply([Op(self.sent, rkey, rkey)], now)
         if sent > self.limit:
             raise ReportLimited(f"reporter over its limit: {sent} reports in {self.window:g} s "
-                                f"(lookup.report_limit {self.limit})")
+                                f"(lookup.report_limit {self.limit})", self.sent.width - now % self.sent.width)
         nkey = keyer.key(e164)
         # The increment is atomic in the store: of concurrent reports, exactly one sees 1.
         (times,), _ = counters.apply([Op(self.reported, nkey, keyer.derive("reported", rkey, nkey))], now)
@@ -229,7 +234,7 @@ class Lookup:
                 and nclass.kind in settings["plan.unassigned"]["classes"]):
             found.append(("plan.unassigned", nclass.kind, 1))
         if nclass.kind == "canvassing":
-            found.append(("plan.canvassing", nclass.source, 1))
+            found.append(("plan.canvassing", nclass.kind, 1))
         for c in ("scam", "canvassing", "silent", "other"):
             if reports[c]:
                 found.append((f"reports.{c}", reports[c], reports[c]))

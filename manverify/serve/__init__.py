@@ -3,6 +3,8 @@
     POST /stir/v1/verification   ATIS-1000082 or 3GPP Ms body; answered in the request's dialect
     POST /stir/v1/signing        only when a signer is configured
     POST /screening/v1/check     only when screening is configured (manverify.serve.screening)
+    GET  /numbers/v1/{tn}        caller look-up, and POST /numbers/v1/{tn}/reports, user reports:
+                                 with screening too (manverify.serve.numbers)
     GET  /healthz  /readyz  /metrics
 
 The configuration is one JSON document: the keys every integration reads (manverify.config) plus

@@ -21,6 +21,7 @@ import asyncio
 import hmac
 import json
 import logging
+import math
 import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,8 @@ from .. import tn
 from ..certs.model import CredentialError
 from ..errors import EngineError, Error
 from ..reload import Watch
-from . import dialects, screening, settings
+from ..screen.lookup import ReportLimited
+from . import dialects, numbers, screening, settings
 
 try:  # part of manverify[serve]: reads and writes these bodies in about a fifth of json's time
     import orjson
@@ -183,7 +185,9 @@ class App:
         if setup is None:
             raise HTTPError(503, "starting")
         headers = scope["headers"]  # their size and time were bounded by the protocol (431, 408)
-        _route(setup, path, method)
+        number = _route(setup, path, method)
+        if number is not None:
+            return await self._numbers(setup, number, method, headers, receive)
         if path == HEALTH:
             return 200, {"status": "alive"}, ()
         if path == READY:
@@ -199,6 +203,19 @@ class App:
             # a call may wait for an x5u fetch or a shared counter store: on the pool, not the loop
             return await asyncio.get_running_loop().run_in_executor(self._pool, _post, setup, path, raw)
         return _post(setup, path, raw)
+
+    async def _numbers(self, setup, number: str, method: str, headers, receive) -> Tuple[int, Any, tuple]:
+        """GET /numbers/v1/{tn}, POST /numbers/v1/{tn}/reports (manverify.serve.numbers)."""
+        _authenticate(setup, headers)
+        if method == "POST":
+            _body_headers(headers, setup.server.limits)
+            body = _json(await _body(receive, setup.server.limits))
+            work = (numbers.report, setup, number, body)
+        else:
+            work = (numbers.lookup, setup, number)
+        if screening.remote(setup):  # a round trip to the shared store: on the pool, not the loop
+            return await asyncio.get_running_loop().run_in_executor(self._pool, *work)
+        return work[0](*work[1:])
 
     # ------------------------------------------------------------------ answered inline
     # The ASGI cycle (a task, an event, message dicts, uvicorn's response writer) cost about as
@@ -242,6 +259,8 @@ def _failure(e: Exception, method: Optional[str], path: Optional[str]) -> Tuple[
         return e.status, {"error": str(e)}, e.headers
     if isinstance(e, dialects.BadRequest):
         return 400, {"error": str(e)}, ()
+    if isinstance(e, ReportLimited):
+        return 429, {"error": str(e)}, ((b"retry-after", str(max(1, math.ceil(e.retry_after))).encode()),)
     if isinstance(e, EngineError):
         log.exception("the signature engine refused its own arguments; answering 500")
     else:
@@ -258,7 +277,16 @@ def _encode(body: Any) -> Tuple[bytes, bytes]:
     return json.dumps(body, separators=(",", ":")).encode(), b"application/json"
 
 
-def _route(setup: settings.Setup, path: str, method: str) -> None:
+def _route(setup: settings.Setup, path: str, method: str) -> Optional[str]:
+    """Raises 404/405 for what is not served; the number of a /numbers/v1/ path, else None."""
+    found = numbers.route(path)
+    if found is not None:
+        if setup.screen is None:
+            raise HTTPError(404, "no such resource (no screening is configured)")
+        number, allowed = found
+        if method != allowed and not (allowed == "GET" and method == "HEAD"):
+            raise HTTPError(405, f"method not allowed; use {allowed}", ((b"allow", allowed.encode()),))
+        return number
     allowed = _ROUTES.get(path)
     if allowed is None or (path == SIGN and setup.signer is None):
         raise HTTPError(404, "no such resource" + (" (no signer is configured)" if path == SIGN else ""))
@@ -322,17 +350,21 @@ async def _body(receive, limits) -> bytes:
 
 def _post(setup: settings.Setup, path: str, raw: bytes) -> Tuple[int, Any, tuple]:
     """A POST's answer from its body: a signing, or a verification (whose verdict is a 200)."""
-    if not raw:
-        raise HTTPError(400, "missing request body")
-    try:
-        body = orjson.loads(raw) if orjson is not None else json.loads(raw)
-    except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
-        raise HTTPError(400, "failed to parse the message body as JSON") from None
+    body = _json(raw)
     if path == SIGN:
         return 200, _sign(setup, dialects.signing(body)), ()
     if path == SCREEN:
         return 200, screening.check(setup, body), ()
     return 200, _verify(setup, dialects.verification(body)), ()
+
+
+def _json(raw: bytes) -> Any:
+    if not raw:
+        raise HTTPError(400, "missing request body")
+    try:
+        return orjson.loads(raw) if orjson is not None else json.loads(raw)
+    except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
+        raise HTTPError(400, "failed to parse the message body as JSON") from None
 
 
 def _verify(setup: settings.Setup, call: dialects.Verification) -> dict:
