@@ -312,3 +312,41 @@ def test_check_many_counts_for_the_look_up_too(screen):
     screen.check_many(calls + [{"orig": "garbage", "dest": MOBILE}])
     d = screen.lookup(MOBILE, now=T0 + 10)
     assert d["activity"]["calls_30d"] == 5 and d["verified"]["attestation"]["B"] == 5
+
+
+def test_a_store_down_gives_a_degraded_look_up_not_an_error(redis_server):
+    with closing(make("redis", redis_server.url)) as s:
+        s.check(MOBILE, "0198765432", now=T0)
+        assert not s.lookup(MOBILE, now=T0)["degraded"]
+        redis_server.kill()
+        d = s.lookup(MOBILE, now=T0)
+        assert d["degraded"] and d["class"] == "mobile"  # local counters: this process's counts only
+        assert s.report(MOBILE, "scam", "alice", now=T0)["degraded"]
+
+
+def test_on_a_cluster_a_number_is_one_slot(tmp_path_factory):
+    from .redishelp import REDIS_CLI, REDIS_SERVER, RedisCluster
+
+    if REDIS_SERVER is None or REDIS_CLI is None:
+        pytest.skip("redis-server / redis-cli not installed (CI installs the Debian package)")
+    cluster = RedisCluster(tmp_path_factory.mktemp("cluster")).start()
+    try:
+        s = Screen.from_dict({"reload": False, "counters": {"backend": "redis", "url": cluster.url,
+                                                            "key_secret": SECRET, "budget_ms": 500}})
+        with closing(s):
+            numbers = [f"06{i:08d}" for i in range(20000000, 20000030)]
+            for i, n in enumerate(numbers):
+                s.check(n, MOBILE, now=T0, result=PASSED_A)
+                for r in range(3):
+                    s.report(n, "scam", f"user-{i}-{r}", now=T0)
+            for n in numbers:
+                d = s.lookup(n, now=T0)
+                assert (d["label"], d["activity"]["calls_30d"], d["degraded"]) == ("fraud", 1, False)
+            assert s.stats()["counters"]["errors"] == 0
+            assert all(redis.Redis(port=node.port).dbsize() for node in cluster.nodes)  # spread over the masters
+            before = [_commands(node).get("cmdstat_evalsha", 0) for node in cluster.nodes]
+            s.lookup(numbers[7], now=T0)
+            after = [_commands(node).get("cmdstat_evalsha", 0) for node in cluster.nodes]
+            assert sum(after) - sum(before) == 1  # one script, on the master of the number's slot
+    finally:
+        cluster.stop()
