@@ -141,34 +141,43 @@ def _signing(iat) -> bytes:
 
 
 # Where json and orjson once disagreed (issue 19, item 14), and the edges of the rules both follow.
+# None: the status is not the parser's to decide (the signer's iat bounds are), only that it is
+# the same with either library.
 RULES = [
     ("bom", appmod.VERIFY, lambda good: b"\xef\xbb\xbf" + good, 400),
     ("utf-16", appmod.VERIFY, lambda good: good.decode().encode("utf-16"), 400),
     ("lone surrogate", appmod.VERIFY, lambda good: good.replace(b'"identity": "', b'"identity": "\\ud800'), 400),
     ("iat 2**64", appmod.SIGN, lambda good: _signing(b"%d" % 2 ** 64), 400),
-    ("iat 2**63", appmod.SIGN, lambda good: _signing(b"%d" % 2 ** 63), 400),
     ("iat 2**200", appmod.SIGN, lambda good: _signing(b"%d" % 2 ** 200), 400),
     ("iat -2**63-1", appmod.SIGN, lambda good: _signing(b"%d" % (-2 ** 63 - 1)), 400),
+    ("iat 2**64-1", appmod.SIGN, lambda good: _signing(b"%d" % (2 ** 64 - 1)), None),
+    ("iat 2**63", appmod.SIGN, lambda good: _signing(b"%d" % 2 ** 63), None),
     ("iat 1e400", appmod.SIGN, lambda good: _signing(b"1e400"), 400),
     ("iat NaN", appmod.SIGN, lambda good: _signing(b"NaN"), 400),
     ("iat Infinity", appmod.SIGN, lambda good: _signing(b"-Infinity"), 400),
+    ("a huge number ignored", appmod.VERIFY, lambda good: good[:-1] + b', "x": %d}' % 2 ** 200, 200),
     ("nested 65", appmod.VERIFY, lambda good: good[:-1] + b', "x": ' + b"[" * 64 + b"]" * 64 + b"}", 400),
     ("nested 64", appmod.VERIFY, lambda good: good[:-1] + b', "x": ' + b"[" * 63 + b"]" * 63 + b"}", 200),
-    ("nested 2000", appmod.VERIFY, lambda good: good[:-1] + b', "x": ' + b"[" * 2000 + b"]" * 2000 + b"}", 400),
+    ("nested 1000", appmod.VERIFY, lambda good: good[:-1] + b', "x": ' + b"[" * 1000 + b"]" * 1000 + b"}", 400),
     ("brackets in strings", appmod.VERIFY, lambda good: good[:-1] + b', "x": "' + b"[" * 100 + b'"}', 200),
-    ("19 digits in a string", appmod.VERIFY, lambda good: good[:-1] + b', "x": "' + b"1" * 30 + b'"}', 200),
-    ("19 digits within 64 bits", appmod.VERIFY, lambda good: good[:-1] + b', "x": 1000000000000000000}', 200),
     ("a repeated key", appmod.VERIFY, lambda good: good[:-1] + b', "verificationRequest": {}}', 400),
 ]
 
 
-@pytest.mark.parametrize("library", ["orjson", "json"])
 @pytest.mark.parametrize("case, path, make, status", RULES, ids=[r[0] for r in RULES])
-def test_one_decoder_s_rules_whichever_library_parses(served, monkeypatch, library, case, path, make, status):
+def test_one_decoder_s_rules_whichever_library_parses(served, monkeypatch, case, path, make, status):
+    pytest.importorskip("orjson", reason="orjson (extra manverify[serve]) is not installed")
     app, signer, _, _ = served
-    if library == "orjson":
-        pytest.importorskip("orjson", reason="orjson (extra manverify[serve]) is not installed")
-    else:
-        monkeypatch.setattr(appmod, "orjson", None)
-    got, data, _ = app.answer(app.setup, path, make(verification(signer)))
-    assert got == status, data
+    raw = make(verification(signer))
+    with_orjson = app.answer(app.setup, path, raw)
+    monkeypatch.setattr(appmod, "orjson", None)
+    with_json = app.answer(app.setup, path, raw)
+    assert with_orjson[0] == with_json[0] and _unsigned(with_orjson[1]) == _unsigned(with_json[1])
+    if status is not None:
+        assert with_orjson[0] == status, with_orjson[1]
+
+
+def _unsigned(answer: bytes):
+    """An answer less what differs between two signings of the same claims (origid, signature)."""
+    body = json.loads(answer)
+    return "signed" if "signingResponse" in body else body

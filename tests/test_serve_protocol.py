@@ -234,3 +234,29 @@ def test_not_ready_when_no_local_copy_is_usable_and_fetching_is_off(tmp_path):
         assert status == 503 and "local copy" in body["error"]
     finally:
         here.close()
+
+
+def test_a_503_comes_after_the_answer_before_it(tmp_path):
+    busy = InProcess(tmp_path, limit_concurrency=2)
+    try:
+        protocol, transport, state = busy.connect()
+        protocol.data_received(HEALTH)  # its task is made, not yet run
+        other, _, _ = busy.connect(state)  # now the limit is reached
+        protocol.data_received(HEALTH)
+        busy.finish(state)
+        assert [s for s, _ in answers(transport.sent)] == [200, 503]
+        other.connection_lost(None)
+    finally:
+        busy.close()
+
+
+def test_a_refusal_within_an_asgi_body_answers_that_request(here):
+    """Its application waits for the body: the refusal must not wait for that answer."""
+    request = here.post(b"", extra=b"Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n").replace(
+        b"Content-Length: 0\r\n", b"")
+    protocol, transport, state = here.connect()
+    protocol.data_received(request)
+    protocol.data_received(b"2;" + b"e" * 9000)
+    assert answers(transport.sent)[-1][0] == 431 and transport.eof
+    protocol.connection_lost(None)
+    here.finish(state)
