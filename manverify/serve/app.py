@@ -345,24 +345,23 @@ def _post(setup: settings.Setup, path: str, raw: bytes) -> Tuple[int, Any, tuple
 
 
 # ---------------------------------------------------------------------- one JSON decoder's rules
-# A body's meaning must not depend on which library is installed. The rules are those of
-# _strict_loads (json with hooks): strict UTF-8 without a BOM (RFC 8259 §8.1), no NaN or
-# Infinity, integers within a signed 64-bit range, finite numbers, no lone surrogate escapes
-# (I-JSON, RFC 7493), nesting at most MAX_DEPTH deep; a repeated key: the last one counts.
-# orjson (about five times faster) is used where it cannot differ from them: it refuses all of
-# the above itself, except numbers of 19 digits or more (it reads some as floats) and nesting
-# between MAX_DEPTH and its own 1024; a body that might hold either goes to _strict_loads.
+# A body's meaning must not depend on which library is installed. The rules are orjson's (the
+# same from 3.8 to 3.13): strict UTF-8 without a BOM (RFC 8259 §8.1), no NaN or Infinity, no
+# number beyond a double's range, no lone surrogate escape (I-JSON, RFC 7493), an integer outside
+# [-2**63, 2**64) read as a float (so an iat of 2**64 is not an integer either way); a repeated
+# key: the last one counts. Plus one of ours: nesting at most MAX_DEPTH deep (orjson allows 1024;
+# json fails earlier, at a depth that depends on the stack). Without orjson, _strict_loads (json
+# with hooks) applies the same rules; with it, a body with more brackets than MAX_DEPTH goes
+# there too, which costs the bodies callers send a count, not a walk or a regex.
 MAX_DEPTH = 64
-INT_RANGE = (-(2 ** 63), 2 ** 63 - 1)
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+_INT_RANGE = (-(2 ** 63), 2 ** 64)
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
 def loads(raw: bytes) -> Any:
     """The JSON value of a request body, or ValueError. Never RecursionError."""
-    if (orjson is not None and raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH
-            and _LONG_NUMBER.search(raw) is None):
+    if orjson is not None and raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
         return orjson.loads(raw)
     return _strict_loads(raw)
 
@@ -382,11 +381,9 @@ def _strict_loads(raw: bytes) -> Any:
     return value
 
 
-def _int(digits: str) -> int:
+def _int(digits: str) -> Any:
     n = int(digits)
-    if not INT_RANGE[0] <= n <= INT_RANGE[1]:
-        raise ValueError(f"the integer {digits[:30]} is beyond 64 bits")
-    return n
+    return n if _INT_RANGE[0] <= n < _INT_RANGE[1] else _float(digits)
 
 
 def _float(digits: str) -> float:

@@ -1,19 +1,31 @@
-"""uvicorn's httptools protocol with the two bounds it lacks: time and size of the request head.
+"""uvicorn's httptools protocol with the bounds it lacks, and refusals that keep their turn.
 
 uvicorn bounds idle kept-alive connections and, for its h11 parser only, the head's size. A
 client that opens a connection and sends its request line and headers a byte at a time (slowloris)
 would hold that connection, and one that sends megabytes of headers would grow a buffer. Here a
-request head must arrive within server.limits.header_time seconds (else 408 and the connection
-closes) and fit in server.limits.header bytes (else 431 and the connection closes); its body
-must follow within server.limits.request_time seconds (else 408 and the connection closes). Each worker
-serves its other connections meanwhile: nothing here blocks. And a graceful stop answers the
-requests already sent on fresh connections instead of resetting them (shutdown()).
+request head must arrive within server.limits.header_time seconds (else 408) and fit in
+server.limits.header bytes with its chunk framing and trailers (else 431); its body must follow
+within server.limits.request_time seconds (else 408). Each worker serves its other connections
+meanwhile: nothing here blocks. A graceful stop answers the requests already sent on fresh
+connections instead of resetting them (shutdown()).
+
+Every connection has a timer armed at all times but while its application works on an answer
+(which arms the keep-alive timer when it ends): the head's, the body's, the keep-alive one, or
+the lingering close's. A refusal (400, 408, 413, 431, 503: JSON, as every answer) ends the
+connection: nothing more is parsed, the refusal goes out after the answers to the requests before
+it, then the write side is shut and what the client still sends is dropped for a moment (a close
+with unread bytes would reset the connection and could lose the answer). An application answer
+given before its request's body is in (401, 404, 413...) closes the same way.
 
 A POST that needs nothing but CPU (App.takes_inline: a verification with fetching off, a signing),
 authenticated and with an acceptable head, is answered here, from the parser's callbacks, once its
 body is in, instead of through an ASGI task: the task, its event, the message dicts and uvicorn's
 response writer cost about as much CPU as the verification (benches/serve_load.py). Everything
 else (and such a POST pipelined behind a request still under way) goes the ASGI way.
+
+This subclass uses uvicorn's private state (cycle, pipeline, tasks, flow, timeout_keep_alive_task,
+_start_asgi_task, on_response_complete): pyproject pins uvicorn to the range CI tests it on
+(tools/serve-uvicorn-range; docs/http-path.md says why this and not a server of our own).
 """
 from __future__ import annotations
 
@@ -142,14 +154,14 @@ class Protocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
-        # The body must follow within request_time (data_received sets the timer when it has
-        # not all come; asyncio.wait_for around the application's reads cost 35 µs a request).
-        self._pending = _BODY
         if self.limit_concurrency is not None and (len(self.connections) >= self.limit_concurrency
                                                    or len(self.tasks) >= self.limit_concurrency):
             self.logger.warning("Exceeded concurrency limit.")
             self._refusal = (503, "too many connections; try again later")
             raise _Refused()  # stops the parser; data_received answers (in turn) and closes
+        # The body must follow within request_time (data_received sets the timer when it has
+        # not all come; asyncio.wait_for around the application's reads cost 35 µs a request).
+        self._pending = _BODY
         if self._take_inline():
             return
         super().on_headers_complete()
@@ -236,16 +248,8 @@ class Protocol(HttpToolsProtocol):
             self._inline = None
             self._refuse(408, "the request did not arrive in time")
             return
-        cycle = self.cycle
-        if cycle is None or cycle.response_started:
-            return
-        # Its application waits for the body (receive() sees the disconnect once closed), or it
-        # is queued behind another request: it is dropped, the 408 goes out after that answer.
-        for entry in self.pipeline:
-            if entry[0] is cycle:
-                self.pipeline.remove(entry)
-                break
-        self._refuse(408, "the request did not arrive in time", waiting=cycle)
+        if self.cycle is not None and not self.cycle.response_started:
+            self._refuse(408, "the request did not arrive in time")
 
     def shutdown(self) -> None:
         """Graceful stop (SIGTERM, or this worker replaced on SIGHUP). uvicorn closes every
@@ -293,9 +297,17 @@ class Protocol(HttpToolsProtocol):
         return bool(self.pipeline) or (running is not None and running is not waiting
                                        and not running.response_complete)
 
-    def _refuse(self, status: Optional[int], message: str = "", waiting=None) -> None:
-        """Answer `status` (None: nothing) once the answers due are out, then close lingering.
-        `waiting`: the ASGI request this refusal answers (its application waits for a body)."""
+    def _refuse(self, status: Optional[int], message: str = "") -> None:
+        """Answer `status` (None: nothing) once the answers due are out, then close lingering."""
+        waiting = self.cycle if self._pending is _BODY and self.cycle is not None else None
+        if waiting is not None and not waiting.response_started:
+            # The refusal answers the request whose body was arriving. Its application waits
+            # for that body (receive() sees the disconnect once closed), or it is queued behind
+            # another request: then it is dropped, and the refusal goes out after that answer.
+            for entry in self.pipeline:
+                if entry[0] is waiting:
+                    self.pipeline.remove(entry)
+                    break
         self._stopped = True
         self._inline = None
         self._refusal = None if status is None else (status, message)
