@@ -51,7 +51,7 @@ def pieces(lab):
     ]
     fragments = st.sampled_from(real).flatmap(
         lambda r: st.tuples(st.integers(0, len(r)), st.integers(0, len(r))).map(lambda ij: r[min(ij):max(ij)]))
-    return st.lists(st.one_of(st.sampled_from(real), fragments, st.binary(max_size=64)), max_size=8).map(b"".join)
+    return st.lists(st.one_of(st.sampled_from(real), fragments, st.binary(max_size=64)), max_size=8)
 
 
 def settle(lab, state) -> None:
@@ -97,8 +97,13 @@ def well_formed(sent: bytes):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_bytes_in_any_chunks(here, data):
-    stream = data.draw(pieces(here))
-    chunks = split(stream, data.draw(st.lists(st.integers(0, 10 ** 6), max_size=6)))
+    parts = data.draw(pieces(here))
+    stream = b"".join(parts)
+    # cut between some pieces (where a client's writes end) and anywhere else
+    ends = [sum(map(len, parts[:i + 1])) for i in range(len(parts))]
+    cuts = [e for e, cut in zip(ends, data.draw(st.lists(st.booleans(), min_size=len(ends), max_size=len(ends))))
+            if cut]
+    chunks = split(stream, cuts + data.draw(st.lists(st.integers(0, 10 ** 6), max_size=4)))
     protocol, transport, state = here.connect()
     try:
         for chunk in chunks:
