@@ -156,9 +156,10 @@ RULES = [
     ("iat NaN", appmod.SIGN, lambda good: _signing(b"NaN"), 400),
     ("iat Infinity", appmod.SIGN, lambda good: _signing(b"-Infinity"), 400),
     ("a huge number ignored", appmod.VERIFY, lambda good: good[:-1] + b', "x": %d}' % 2 ** 200, 200),
-    ("nested 65", appmod.VERIFY, lambda good: good[:-1] + b', "x": ' + b"[" * 64 + b"]" * 64 + b"}", 400),
-    ("nested 64", appmod.VERIFY, lambda good: good[:-1] + b', "x": ' + b"[" * 63 + b"]" * 63 + b"}", 200),
-    ("nested 1000", appmod.VERIFY, lambda good: good[:-1] + b', "x": ' + b"[" * 1000 + b"]" * 1000 + b"}", 400),
+    ("nested 1024", appmod.VERIFY, lambda good: good[:-1] + b', "x": ' + b"[" * 1023 + b"]" * 1023 + b"}", 200),
+    ("nested 1025", appmod.VERIFY, lambda good: good[:-1] + b', "x": ' + b"[" * 1024 + b"]" * 1024 + b"}", 400),
+    ("nested 5000", appmod.VERIFY, lambda good: good[:-1] + b', "x": ' + b"{\"a\":" * 5000 + b"1" + b"}" * 5000 + b"}",
+     400),
     ("brackets in strings", appmod.VERIFY, lambda good: good[:-1] + b', "x": "' + b"[" * 100 + b'"}', 200),
     ("a repeated key", appmod.VERIFY, lambda good: good[:-1] + b', "verificationRequest": {}}', 400),
 ]

@@ -345,15 +345,17 @@ def _post(setup: settings.Setup, path: str, raw: bytes) -> Tuple[int, Any, tuple
 
 
 # ---------------------------------------------------------------------- one JSON decoder's rules
-# A body's meaning must not depend on which library is installed. The rules are orjson's (the
-# same from 3.8 to 3.13): strict UTF-8 without a BOM (RFC 8259 §8.1), no NaN or Infinity, no
-# number beyond a double's range, no lone surrogate escape (I-JSON, RFC 7493), an integer outside
-# [-2**63, 2**64) read as a float (so an iat of 2**64 is not an integer either way); a repeated
-# key: the last one counts. Plus one of ours: nesting at most MAX_DEPTH deep (orjson allows 1024;
-# json fails earlier, at a depth that depends on the stack). Without orjson, _strict_loads (json
-# with hooks) applies the same rules; with it, a body with more brackets than MAX_DEPTH goes
-# there too, which costs the bodies callers send a count, not a walk or a regex.
-MAX_DEPTH = 64
+# A body's meaning must not depend on which library is installed. The rules are orjson's: strict
+# UTF-8 without a BOM (RFC 8259 §8.1), no NaN or Infinity, no number beyond a double's range, no
+# lone surrogate escape (I-JSON, RFC 7493), an integer outside [-2**63, 2**64) read as a float
+# (so an iat of 2**64 is not an integer either way); a repeated key: the last one counts. Plus a
+# nesting bound, MAX_DEPTH: orjson 3.13's, which orjson 3.8 lacks (it parses any depth, and
+# crashes on some deep enough) and json reaches earlier, at a depth that depends on the stack.
+# Without orjson, _strict_loads (json with hooks) applies them all. With it, a body that could
+# be nested deeper than MAX_DEPTH (more brackets than that) goes there too; a body shorter than
+# 2 * MAX_DEPTH cannot be, and is not even counted (a count of a typical body cost 1% of the CPU
+# of a request).
+MAX_DEPTH = 1024
 _INT_RANGE = (-(2 ** 63), 2 ** 64)
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _BRACKET = re.compile(r"[\[\]{}]")
@@ -361,7 +363,7 @@ _BRACKET = re.compile(r"[\[\]{}]")
 
 def loads(raw: bytes) -> Any:
     """The JSON value of a request body, or ValueError. Never RecursionError."""
-    if orjson is not None and raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+    if orjson is not None and (len(raw) <= 2 * MAX_DEPTH or raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH):
         return orjson.loads(raw)
     return _strict_loads(raw)
 
@@ -376,6 +378,8 @@ def _strict_loads(raw: bytes) -> Any:
         deepest = max(deepest, depth)
     if deepest > MAX_DEPTH:
         raise ValueError(f"nested deeper than {MAX_DEPTH}")
+    if deepest > 200 and sys.getrecursionlimit() < MAX_DEPTH + 1000:
+        sys.setrecursionlimit(MAX_DEPTH + 1000)  # json recurses per level (orjson does not)
     value = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
     json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError on a lone surrogate
     return value
