@@ -18,6 +18,16 @@ class UsageError(Error, TypeError):
     """An argument has the wrong type or shape (e.g. identity is neither str nor list of str)."""
 
 
+class ReportLimited(UsageError):
+    """A reporter sent more user reports than screening.lookup.report_limit within
+    report_window_s: the report is refused (HTTP 429), not absorbed. `retry_after`: seconds until
+    its count can fall (it falls by a slot of the window at a time)."""
+
+    def __init__(self, message: str, retry_after: float = 0.0):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InvalidKey(Error, ValueError):
     """A key could not be loaded (not P-256, not on the curve, bad encoding)."""
 

@@ -52,10 +52,12 @@ import time
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from .. import tn
-from ..errors import ConfigError, UsageError
+from ..errors import ConfigError, ReportLimited, UsageError
 from ..result import Result
 from . import plan
 from .counters import Op, Series
+
+__all__ = ["CATEGORIES", "TABLE", "Lookup", "ReportLimited", "judge"]
 
 DAY = 86400
 MONTH = 30 * DAY
@@ -66,16 +68,6 @@ MAX_REPORTER = 256
 MIN_SIGNED = 10        # signed calls before verification shares mean anything
 FAILED_SHARE = 0.5
 ATTESTED_SHARE = 0.9
-
-
-class ReportLimited(UsageError):
-    """A reporter sent more reports than `lookup.report_limit` in `lookup.report_window_s`: the
-    report is refused (HTTP 429), not absorbed. `retry_after`: seconds until its count can fall
-    (it falls by a slot of the window at a time)."""
-
-    def __init__(self, message: str, retry_after: float = 0.0):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class Row(NamedTuple):

@@ -32,9 +32,8 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from .. import config as _config
 from .. import tn
 from ..certs.model import CredentialError
-from ..errors import EngineError, Error
+from ..errors import EngineError, Error, ReportLimited
 from ..reload import Watch
-from ..screen.lookup import ReportLimited
 from . import dialects, numbers, screening, settings
 
 try:  # part of manverify[serve]: reads and writes these bodies in about a fifth of json's time

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Tuple
 
-from ..errors import UsageError
-from ..screen.lookup import ReportLimited
+from ..errors import ReportLimited, UsageError
 from . import dialects
 
 PREFIX = "/numbers/v1/"
