@@ -79,6 +79,7 @@ def test_a_canvassing_number_nobody_reported(screen):
     assert d["number"] == "+33162000001" and d["class"] == "canvassing" and d["holder"] is None
     assert (d["label"], d["score"], signals(d)) == ("canvassing", 20, {"plan.canvassing": 20})
     assert d["reports"]["total"] == 0 and d["activity"]["calls_30d"] == 0 and not d["degraded"]
+    assert d["versions"]["plan"].startswith("Arcep")
     assert set(d) >= {"number", "class", "holder", "lists", "activity", "verified", "reports", "label", "score",
                       "signals"}
 
@@ -200,6 +201,7 @@ def test_lists_and_majnum(tmp_path):
                           "lists": {"block": ["block.txt"], "dno": ["dno.txt"], "allow": ["allow.txt"]}}, tmp_path)
     d = s.lookup(MOBILE, now=T0)
     assert d["holder"] == "ORAN" and list(d["lists"]) == ["block"]
+    assert {"plan", "majnum", "lists"} <= set(d["versions"])
     assert d["lists"]["block"]["source"].endswith("block.txt:1") and d["lists"]["block"]["entry"] == "number"
     assert (d["label"], d["score"]) == ("suspected-spam", 50)
     d = s.lookup("0140000002", now=T0)

@@ -1,9 +1,13 @@
 """Caller look-up and user reports: what the network knows of a number, and what people say of it.
 
     screen.lookup("+33162000001")   -> {"number", "class", "holder", "lists", "activity", "verified",
-                                        "reports", "label", "score", "signals", "degraded"}
+                                        "reports", "label", "score", "signals", "degraded", "versions"}
     screen.report("+33162000001", category="scam", reporter="opaque-id")   -> the same, updated,
                                         plus "counted" (False: this reporter already counted here)
+
+`lists` holds the global list entries the number is on (a look-up comes from no partner);
+`degraded` says the shared store was not used (this process's counts only); `versions` the
+plan, MAJNUM and lists data used, as in a screening decision.
 
 A look-up reads the counters check() and feedback() fill, without counting (add=0 ops), in one
 exchange with the store: every series of a number is tagged with the number's key, so on Redis it
@@ -265,6 +269,7 @@ class Lookup:
             "score": score,
             "signals": signals,
             "degraded": degraded,
+            "versions": dict(screen._current_versions()),
         }
 
 
