@@ -33,7 +33,7 @@ class ScreenDecision(NamedTuple):
     reported: Tuple[str, ...] = ()
     divert_to: Optional[str] = None
     degraded: bool = False
-    versions: Mapping[str, str] = {}
+    versions: Mapping[str, Any] = {}
 
     @property
     def reject(self) -> bool:
