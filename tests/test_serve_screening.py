@@ -182,3 +182,15 @@ def test_workers_share_the_counts_in_redis(tmp_path):
         assert not any(a["degraded"] for a in actions)
     finally:
         redis.stop()
+
+
+def test_without_a_policy_every_call_is_screened(tmp_path):
+    def edit(config):
+        del config["policy"]
+        config["screening"] = {"rules": {"canvass.hours": {"enabled": False}}}
+
+    with Service(tmp_path, edit, workers=1) as s:
+        status, body = s.verify_atis(None, orig="+33162000001")  # no Identity: 428, no decision
+        r = body["verificationResponse"]
+        assert status == 200 and r["reasoncode"] == 428 and "decision" not in r
+        assert r["screening"]["action"] == "tag" and r["screening"]["label"] == "canvassing"
