@@ -353,7 +353,7 @@ class KemiApp:
             if new.config.get("metrics"):
                 from .. import metrics
 
-                metrics.flush()
+                metrics.flush()  # the old Screen's last counts, before it goes
                 if new.screen is not None:
                     metrics.track_screen(new.screen)
             if old.screen is not None:
