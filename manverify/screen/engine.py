@@ -25,20 +25,23 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .. import reload as reload_mod
 from .. import tn
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 from ..result import Result
+from . import outbound as outbound_mod
 from . import plan
 from .counters import Counts, Keyer, Windows, counters_from_config
 from .decision import PHRASES, ScreenDecision
 from .lists import ListHits, Lists
 from .majnum import MajnumSource
-from .rules import ACTIONS, RULES, SEVERITY, Call
+from .rules import ACTIONS, OUTBOUND, OUTBOUND_ONLY, RULES, SEVERITY, Call
 
 log = logging.getLogger("manverify.screen")
 
 MODES = ("enforce", "report-only")
 ENTRIES = ("national", "international")
-_TOP_KEYS = ("mode", "reject_code", "tag_header", "divert_to", "plan", "lists", "counters", "rules", "reload")
+_TOP_KEYS = ("mode", "reject_code", "tag_header", "divert_to", "plan", "lists", "counters", "rules", "reload",
+             "customers")
+DIRECTIONS = ("inbound", "outbound")
 _NO_HITS = ListHits(None, None, None)
 _ZERO = Counts(0, 0, 0, 0, 0, 0, False)
 _ABSENT = plan.NumberClass("absent", None, None, "the call presents no number here")
@@ -138,7 +141,7 @@ def _rule_settings(config: Any) -> Dict[str, Mapping[str, Any]]:
     return out
 
 
-class Screen:
+class Screen(outbound_mod.OutboundSide):
     """Screening of calls that MAN lets continue. Build with Screen.from_dict(config); safe to
     share between threads. See the module docstring and SCREENING.md for the rules."""
 
@@ -168,7 +171,9 @@ class Screen:
                 raise ConfigError(f"screening.divert_to is needed: rule(s) {diverting} divert calls")
         # The rules that run, in report order, with their settings: one list walked per call.
         self._active = tuple((rule_id, RULES[rule_id].check, s) for rule_id, s in self.settings.items()
-                             if s["enabled"])
+                             if s["enabled"] and rule_id not in OUTBOUND_ONLY)
+        self._out_active = tuple((rule_id, RULES[rule_id].check, s) for rule_id, s in self.settings.items()
+                                 if s["enabled"] and rule_id in OUTBOUND)
         self._acting = self.mode == "enforce"
         self.windows = Windows(
             burst=self.settings["pattern.burst"]["window"], fanout=self.settings["pattern.fanout"]["window"],
@@ -192,6 +197,7 @@ class Screen:
         self.counters = counters_from_config(counters, self.windows)
         self.keyer: Keyer = self.counters.keyer
         self._tally = _Tally()
+        self._init_outbound(config.get("customers"), base, watching)
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any], base: "str | Path" = ".", *, reload: Optional[bool] = None) -> "Screen":
@@ -239,11 +245,20 @@ class Screen:
 
     # ------------------------------------------------------------------ per call
     def check(self, orig: Any, dest: Any, now: Any = None, entry: Any = "national", partner: Any = None,
-              result: Optional[Result] = None) -> ScreenDecision:
+              result: Optional[Result] = None, direction: str = "inbound", customer: Any = None) -> ScreenDecision:
         """The decision for one call that MAN lets continue: numbers in any common form (garbage
         gives a decision too), `now` in epoch seconds (default: the clock), `entry` "national" or
         "international", `partner` the interconnect partner (selects its lists), `result` the
-        call's verification Result (for the intl.* rules)."""
+        call's verification Result (for the intl.* rules).
+
+        direction="outbound", customer=ID: the originating side's rules instead (see outbound.py),
+        for a call the customer places; an unknown customer is a rejection, never an exception."""
+        if direction != "inbound":
+            if direction != "outbound":
+                raise UsageError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+            return self._check_outbound(orig, dest, now, customer)
+        if customer is not None:
+            raise UsageError('customer: only with direction="outbound"')
         try:
             call = self._call(orig, dest, now, entry, partner, result)
             return self._decide(call)
@@ -304,12 +319,12 @@ class Screen:
             call = call._replace(counts=self.counters.observe(*keys, now))
         return call
 
-    def _decide(self, call: Call) -> ScreenDecision:
+    def _decide(self, call: Call, active: Optional[tuple] = None) -> ScreenDecision:
         fired: List[str] = []
         values: Dict[str, Mapping[str, Any]] = {}
         acting: List[str] = []
         reported: List[str] = []
-        for rule_id, check, s in self._active:
+        for rule_id, check, s in self._active if active is None else active:
             v = check(call, s)
             if v is None:
                 continue
@@ -347,9 +362,15 @@ class Screen:
 
     # ------------------------------------------------------------------ outcomes and state
     def feedback(self, orig: Any, dest: Any = None, answered: bool = True, duration: Any = 0.0,
-                 now: Any = None) -> None:
+                 now: Any = None, refused: bool = False, customer: Any = None) -> None:
         """A call's outcome, for pattern.short: unanswered, or answered for less than
-        rules.pattern.short.min_duration seconds, counts as short. Never raises for call data."""
+        rules.pattern.short.min_duration seconds, counts as short. Never raises for call data.
+
+        With customer=ID (the originating side): refused=True records that the called person
+        refused the customer's call (canvass.refused); nothing else is counted."""
+        if customer is not None:
+            self._feedback_outbound(dest, refused, customer, now)
+            return
         try:
             o = tn.try_canonical(orig) if isinstance(orig, str) else None
             if o is None:
