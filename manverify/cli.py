@@ -1,4 +1,4 @@
-"""The `manverify` command: demo, verify, report, sign, serve, bench."""
+"""The `manverify` command: demo, verify, screen, report, sign, serve, bench."""
 from __future__ import annotations
 
 import argparse
@@ -100,7 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the full result as JSON")
     v.set_defaults(func=_verify)
 
-    r = sub.add_parser("report", help="calls, pass rate and failures per originating operator")
+    sc = sub.add_parser("screen", help="screen a JSONL batch of calls (manverify.screen)")
+    sc.add_argument("--batch", metavar="FILE", required=True,
+                    help="JSONL file (- for stdin), one call per line: orig, dest, now, entry, partner, "
+                         "verstat, attest, id")
+    sc.add_argument("--config", metavar="FILE", required=True,
+                    help="JSON: the screening mapping, or a configuration holding it under \"screening\"")
+    sc.add_argument("--now", type=float, help="screen lines without \"now\" as of this epoch time")
+    sc.set_defaults(func=_screen)
+
+    r = sub.add_parser("report", help="calls, pass rate and failures per originating operator; "
+                                      "per screening rule for screening decisions")
     r.add_argument("file", metavar="RESULTS.jsonl",
                    help="decision records, e.g. the output of verify --batch (- for stdin)")
     r.add_argument("--html", metavar="OUT.html", help="also write a self-contained page with a chart")
@@ -192,6 +202,20 @@ def _verify_batch(verifier, args) -> int:
     with stream:
         ok = batch.run(verifier, stream, sys.stdout, sys.stderr, progress=sys.stderr.isatty(),
                        default_now=args.now)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _screen(args) -> int:
+    from .screen import batch
+
+    screen = batch.load(args.config)
+    try:
+        stream = sys.stdin.buffer if args.batch == "-" else open(args.batch, "rb")
+        with stream:
+            ok = batch.run(screen, stream, sys.stdout, sys.stderr, progress=sys.stderr.isatty(),
+                           default_now=args.now)
+    finally:
+        screen.close()
     return EXIT_OK if ok else EXIT_FAILED
 
 

@@ -2,6 +2,7 @@
 
     POST /stir/v1/verification   ATIS-1000082 or 3GPP Ms body; answered in the request's dialect
     POST /stir/v1/signing        only when a signer is configured
+    POST /screening/v1/check     only when screening is configured (manverify.serve.screening)
     GET  /healthz  /readyz  /metrics
 
 The configuration is one JSON document: the keys every integration reads (manverify.config) plus
@@ -34,7 +35,11 @@ log = logging.getLogger("manverify.serve")
 
 def run(path: str) -> int:
     """Check the configuration, then serve until SIGTERM. ConfigError for a bad configuration."""
-    setup = settings.build(_config.load(path))  # every mistake now, before any worker starts
+    config = _config.load(path)
+    setup = settings.build(config)  # every mistake now, before any worker starts
+    from . import screening
+
+    screening.validate(config, path)
     server = setup.server
     try:
         import uvicorn

@@ -31,7 +31,7 @@ from .. import tn
 from ..certs.model import CredentialError
 from ..errors import EngineError, Error
 from ..reload import Watch
-from . import dialects, settings
+from . import dialects, screening, settings
 
 try:  # part of manverify[serve]: reads and writes these bodies in about a fifth of json's time
     import orjson
@@ -42,7 +42,8 @@ log = logging.getLogger("manverify.serve")
 
 VERIFY, SIGN = "/stir/v1/verification", "/stir/v1/signing"
 HEALTH, READY, METRICS = "/healthz", "/readyz", "/metrics"
-_ROUTES = {VERIFY: "POST", SIGN: "POST", HEALTH: "GET", READY: "GET", METRICS: "GET"}
+SCREEN = screening.CHECK
+_ROUTES = {VERIFY: "POST", SIGN: "POST", HEALTH: "GET", READY: "GET", METRICS: "GET", SCREEN: "POST"}
 THREADS = 4  # per worker: enough to keep serving while a few calls wait on an x5u fetch
 CONFIG_ENV = "MANVERIFY_SERVE_CONFIG"  # the configuration file a worker process reads
 
@@ -80,6 +81,7 @@ class App:
         """Build the Setup (unless given), warm the local copy, start watching the files."""
         if self.setup is None:
             self.setup = settings.build(_config.load(self.path))
+        self.setup = screening.attach(self.setup, self.path)
         self._warm(self.setup)
         if self.setup.server.reload:
             self._watch = Watch(self._watched(self.setup), self._reread, self._use,
@@ -128,10 +130,11 @@ class App:
         if restart:
             log.warning("server.%s changed: the supervisor holds it; it takes effect at the next restart",
                         ", server.".join(restart))
-        return new
+        return screening.attach(new, self.path, old)
 
     def _use(self, new: settings.Setup) -> None:
-        self.setup = new  # one assignment: a request sees the old Setup or the new one
+        old, self.setup = self.setup, new  # one assignment: a request sees the old Setup or the new one
+        screening.retire(old, new)
         paths = self._watched(new)
         if self._watch is not None and [str(p) for p in paths] != [str(p) for p in self._watch.paths]:
             self._watch = Watch(paths, self._reread, self._use, self._watch.what)
@@ -192,8 +195,8 @@ class App:
         _authenticate(setup, headers)
         _body_headers(headers, setup.server.limits)
         raw = await _body(receive, setup.server.limits)
-        if path == VERIFY and setup.verifier.store.options.fetch:
-            # a call may wait for an x5u fetch: on the pool, not on the event loop
+        if (path == VERIFY and setup.verifier.store.options.fetch) or screening.remote(setup):
+            # a call may wait for an x5u fetch or a shared counter store: on the pool, not the loop
             return await asyncio.get_running_loop().run_in_executor(self._pool, _post, setup, path, raw)
         return _post(setup, path, raw)
 
@@ -208,7 +211,7 @@ class App:
         setup = self.setup
         if setup is None or path not in _INLINE:
             return None
-        if path == VERIFY and setup.verifier.store.options.fetch:
+        if (path == VERIFY and setup.verifier.store.options.fetch) or screening.remote(setup):
             return None
         try:
             _route(setup, path, "POST")
@@ -229,7 +232,7 @@ class App:
         return status, data, content_type
 
 
-_INLINE = frozenset((VERIFY, SIGN))
+_INLINE = frozenset((VERIFY, SIGN, SCREEN))
 
 
 def _failure(e: Exception, method: Optional[str], path: Optional[str]) -> Tuple[int, Any, tuple]:
@@ -259,6 +262,8 @@ def _route(setup: settings.Setup, path: str, method: str) -> None:
     allowed = _ROUTES.get(path)
     if allowed is None or (path == SIGN and setup.signer is None):
         raise HTTPError(404, "no such resource" + (" (no signer is configured)" if path == SIGN else ""))
+    if path == SCREEN and setup.screen is None:
+        raise HTTPError(404, "no such resource (no screening is configured)")
     if method != allowed and not (allowed == "GET" and method == "HEAD"):
         raise HTTPError(405, f"method not allowed; use {allowed}", ((b"allow", allowed.encode()),))
 
@@ -325,6 +330,8 @@ def _post(setup: settings.Setup, path: str, raw: bytes) -> Tuple[int, Any, tuple
         raise HTTPError(400, "failed to parse the message body as JSON") from None
     if path == SIGN:
         return 200, _sign(setup, dialects.signing(body)), ()
+    if path == SCREEN:
+        return 200, screening.check(setup, body), ()
     return 200, _verify(setup, dialects.verification(body)), ()
 
 
@@ -334,7 +341,8 @@ def _verify(setup: settings.Setup, call: dialects.Verification) -> dict:
     if setup.policy is not None:
         calling = result.orig_tn or tn.try_canonical(call.orig)
         decision = setup.policy.decide(result, calling=calling)
-    return dialects.verification_response(call.dialect, result, decision)
+    return screening.annotate(setup, dialects.verification_response(call.dialect, result, decision), call, result,
+                              decision)
 
 
 def _sign(setup: settings.Setup, request: dialects.Signing) -> dict:

@@ -11,7 +11,7 @@ from .. import config as _config
 from ..errors import ConfigError
 from ..policy import Policy
 
-OWN_KEYS = ("signer", "server")
+OWN_KEYS = ("signer", "server", "screening")  # screening: built by manverify.serve.screening
 SERVER_KEYS = frozenset(("listen", "workers", "api_keys", "lab", "tls", "limits", "metrics_dir", "log_level",
                          "reload"))
 TLS_KEYS = ("cert", "key", "client_ca")  # checked in this order: the first mistake is named
@@ -69,6 +69,7 @@ class Setup(NamedTuple):
     verifier: Any
     policy: Optional[Policy]  # None: no policy configured, responses carry no decision
     signer: Any  # None: no signing endpoint
+    screen: Any = None  # manverify.screen.Screen (manverify.serve.screening), None: not screening
 
 
 def parse_server(section: Any) -> ServerSettings:
