@@ -377,7 +377,8 @@ class OutboundSide:
             raise UsageError(f"dest: not a telephone number: {str(dest)[:64]!r}")
         return out
 
-    def outbound_status_many(self, customer: str, dests: Sequence[Any], now: Any = None) -> List[Optional[OutboundStatus]]:
+    def outbound_status_many(self, customer: str, dests: Sequence[Any],
+                             now: Any = None) -> List[Optional[OutboundStatus]]:
         """outbound_status() for many numbers, in one exchange with the counters' store; None
         for an entry that is no telephone number (the caller reports it with its line)."""
         c = self._out_tables.customers.get(customer) if isinstance(customer, str) else None
