@@ -13,7 +13,7 @@ from manverify.errors import ConfigError, UsageError
 from manverify.screen import outbound
 from manverify.screen.engine import ERROR_RULE, Screen
 from manverify.screen.rules import OUTBOUND, OUTBOUND_ONLY, RULES
-from .redishelp import redis_server  # noqa: F401 - fixture
+from .redishelp import redis_cluster, redis_server  # noqa: F401 - fixtures
 
 PARIS = ZoneInfo("Europe/Paris")
 TUESDAY_11 = dt.datetime(2026, 12, 8, 11, 0, tzinfo=PARIS).timestamp()  # canvassing hours, no holiday
@@ -446,3 +446,18 @@ def test_a_store_down_still_gives_outbound_decisions(redis_server):
         assert s.authorise("acme", RANGE_NUMBER, PERSON, now=TUESDAY_11).attest == "A"
     finally:
         s.close()
+
+
+def test_outbound_series_on_a_redis_cluster(redis_cluster):  # noqa: F811
+    # each op is tagged with its own subject: a customer's counts stay whole when spread over slots
+    remote, local = redis_screen(redis_cluster.url), screen()
+    try:
+        script = [(MOBILE, f"07000000{i:02d}") for i in range(7)] + [(RANGE_NUMBER, PERSON)] * 6
+        for i, (o, d) in enumerate(script):
+            a, b = out(remote, o, d, now=TUESDAY_11 + i), out(local, o, d, now=TUESDAY_11 + i)
+            assert a.rules == b.rules and a.values == b.values and not a.degraded, (i, a, b)
+        remote.feedback(RANGE_NUMBER, PERSON, refused=True, customer="acme", now=TUESDAY_11 + 50)
+        assert remote.outbound_status_many("acme", [PERSON, "0700000001"], now=TUESDAY_11 + 60) == [
+            (False, 1, 6), (False, 0, 1)]
+    finally:
+        remote.close()
