@@ -3,10 +3,12 @@
 in one process (local counters; with --redis also on a redis-server of its own on loopback):
 
   Verifier.verify (cached cert)       the unit of the issue's target
-  inbound check()                     a canvassing number calling people (lists and MAJNUM off)
+  inbound check(), canvassing         a canvassing number calling people (lists and MAJNUM off)
   outbound check(), range number      a canvasser's call from its dedicated range
   outbound check(), 06 number         a canvasser's call from an 06 (the distinct-callee count too)
   authorise()                         what the signing service runs per signing
+  inbound check(), ordinary           a subscriber's call on which no rule fires
+  outbound check(), non-canvasser     a company's call from its own number (no rule fires)
 
 Rounds interleave the candidates in rotating order; figures are medians over rounds.
 Target (issue 18): an outbound check costs about an inbound one, <= 0.10x a verification.
@@ -28,7 +30,8 @@ from tests.redishelp import RedisServer  # noqa: E402
 
 SECRET = "bench-secret-0123456789abcdef"
 START = dt.datetime(2026, 12, 8, 11, 0, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
-CUSTOMERS = {"acme": {"canvasser": True, "numbers": ["0162000000-0162009999", "0612345678", "0163*"]}}
+CUSTOMERS = {"acme": {"canvasser": True, "numbers": ["0162000000-0162009999", "0612345678", "0163*"]},
+             "bank": {"numbers": ["0140000000-0140009999"]}}
 
 
 def people(n: int):
@@ -43,6 +46,14 @@ def candidates(screen: Screen, n: int, verify):
         t[0] += 0.001
         screen.check("0162000001", d, now=t[0])
 
+    def inbound_ordinary(d):
+        t[0] += 0.001
+        screen.check("0140000001", d, now=t[0])
+
+    def out_ordinary(d):
+        t[0] += 0.001
+        screen.check("0140000001", d, now=t[0], direction="outbound", customer="bank")
+
     def out_range(d):
         t[0] += 0.001
         screen.check("0162000001", d, now=t[0], direction="outbound", customer="acme")
@@ -55,8 +66,9 @@ def candidates(screen: Screen, n: int, verify):
         t[0] += 0.001
         screen.authorise("acme", "0162000002", d, now=t[0])
 
-    out = {"inbound check()": inbound, "outbound check(), range number": out_range,
-           "outbound check(), 06 number": out_mobile, "authorise()": authorise}
+    out = {"inbound check(), canvassing": inbound, "outbound check(), range number": out_range,
+           "outbound check(), 06 number": out_mobile, "authorise()": authorise,
+           "inbound check(), ordinary": inbound_ordinary, "outbound check(), non-canvasser": out_ordinary}
     if verify is not None:
         out["Verifier.verify (cached cert)"] = lambda d: verify()
     return out, dests
@@ -79,11 +91,11 @@ def measure(screen: Screen, rounds: int, n: int, verify, label: str) -> dict:
             samples[name].append((time.perf_counter() - t0) / n)
     med = {name: statistics.median(v) for name, v in samples.items()}
     print(f"\n{label}: {rounds} rounds of {n} calls, medians")
-    inbound = med["inbound check()"]
+    inbound = med["inbound check(), canvassing"]
     verify_t = med.get("Verifier.verify (cached cert)")
     for name, t in med.items():
         extra = f" {t / verify_t:6.3f} x verify" if verify_t else ""
-        print(f"  {name:32s} {t * 1e6:8.2f} us/call {t / inbound:6.2f} x inbound{extra}")
+        print(f"  {name:34s} {t * 1e6:8.2f} us/call {t / inbound:6.2f} x inbound canvassing{extra}")
     if screen.stats()["errors"]:
         print(f"warning: {screen.stats()['errors']} screening errors")
     return med
