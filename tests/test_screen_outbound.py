@@ -92,6 +92,10 @@ def test_direction_and_customer_mistakes_are_the_callers():
         s.check(MOBILE, PERSON, direction="outgoing", customer="acme")
     with pytest.raises(UsageError, match="customer"):
         s.check(MOBILE, PERSON, customer="acme")  # inbound calls have no customer
+    for call in ({"orig": MOBILE, "dest": PERSON, "direction": "outbound", "customer": "acme"},
+                 {"orig": MOBILE, "dest": PERSON, "customer": "acme"}):
+        with pytest.raises(UsageError, match="inbound calls only"):
+            s.check_many([call])  # never screened as an inbound call by mistake
 
 
 # ---------------------------------------------------------------------------- outbound.unauthorised-number

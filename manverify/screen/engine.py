@@ -274,9 +274,12 @@ class Screen(outbound_mod.OutboundSide):
 
     def check_many(self, calls: Iterable[Mapping[str, Any]]) -> List[ScreenDecision]:
         """check() for a batch of mappings with check()'s keywords, counted in one pipelined round
-        trip to the shared store; decisions in input order."""
+        trip to the shared store; decisions in input order. Inbound calls only (UsageError for a
+        mapping with an outbound direction or a customer: those go through check())."""
         prepared: List[Optional[Call]] = []
         for c in calls:
+            if c.get("direction", "inbound") != "inbound" or c.get("customer") is not None:
+                raise UsageError('check_many: inbound calls only; use check(direction="outbound", customer=ID)')
             try:
                 prepared.append(self._call(c.get("orig"), c.get("dest"), c.get("now"), c.get("entry", "national"),
                                            c.get("partner"), c.get("result"), count=False))
