@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve]) is not installed")
+pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve], Python >= 3.10) is not installed")
 
 from .servehelp import DEST, ORIG, Service, raw_exchange  # noqa: E402
 

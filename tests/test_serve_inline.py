@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve]) is not installed")
+pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve], Python >= 3.10) is not installed")
 
 from uvicorn.config import Config  # noqa: E402
 from uvicorn.server import ServerState  # noqa: E402

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve]) is not installed")
+pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve], Python >= 3.10) is not installed")
 
 from manverify.serve import app as appmod  # noqa: E402
 from manverify.serve import lab as labmod  # noqa: E402
