@@ -16,7 +16,7 @@ from manverify.signer import Signer
 from .redishelp import redis_server  # noqa: F401 - fixture
 from .servehelp import Service
 
-pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve]) is not installed")
+pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve], Python >= 3.10) is not installed")
 
 SIGN, VERIFY = "/stir/v1/signing", "/stir/v1/verification"
 ACME_KEY, BANK_KEY, PLAIN_KEY = "acme-" + "a" * 24, "bank-" + "b" * 24, "plain-" + "c" * 24
