@@ -158,7 +158,7 @@ def _api_keys(value: Any) -> Tuple[list, list]:
     return keys, customers
 
 
-def build_signer(section: Any):
+def build_signer(section: Any, max_age: Any = 60):
     if section is None:
         return None
     from ..signer import Signer
@@ -169,7 +169,8 @@ def build_signer(section: Any):
         raise ConfigError(f"signer.unauthorised must be one of {', '.join(UNAUTHORISED)}, not {s['unauthorised']!r}")
     if "key" not in s or "x5u" not in s:
         raise ConfigError("signer needs key (the P-256 private key's PEM file) and x5u (its chain's URL)")
-    return Signer(_config.read_file(s["key"], "signer.key"), s["x5u"])
+    # The signer's iat window is the verifier's: a token it signs is fresh where it is checked.
+    return Signer(_config.read_file(s["key"], "signer.key"), s["x5u"], max_age=max_age)
 
 
 def build(config: Mapping[str, Any], verifier_factory=_config.build_verifier) -> Setup:
@@ -177,7 +178,7 @@ def build(config: Mapping[str, Any], verifier_factory=_config.build_verifier) ->
     _config.check_keys(config, OWN_KEYS, "manverify serve")
     server = parse_server(config.get("server") or {})
     policy = _config.build_policy(config) if "policy" in config else None
-    signer = build_signer(config.get("signer"))
+    signer = build_signer(config.get("signer"), config.get("max_age", 60))
     unauthorised = _customers(config, server)
     return Setup(dict(config), server, verifier_factory(config), policy, signer, unauthorised=unauthorised)
 
