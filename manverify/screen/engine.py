@@ -232,6 +232,18 @@ class Screen(outbound_mod.OutboundSide):
                                                   self._use_lists, what="screening lists"))
         return lists
 
+    def look(self) -> bool:
+        """Look at every data file now (lists, customers' tables, MAJNUM) and reload what changed:
+        the ticker does it about once a second; a host whose background threads seldom run (a
+        Kamailio worker holding the GIL between callbacks) calls this on its own thread. True when
+        something new is in use."""
+        changed = False
+        for watch in self._watches:
+            changed = watch.check() or changed
+        if self.majnum is not None:
+            changed = self.majnum.check() or changed
+        return changed
+
     def _use_lists(self, new: Lists) -> None:
         self.lists = new
 
