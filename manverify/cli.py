@@ -138,7 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_sign)
 
     sv = sub.add_parser("serve", help="the STI verification/signing service for SBCs (HTTP)")
-    sv.add_argument("--config", metavar="FILE", help="the JSON configuration (keys: README, Serving SBCs)")
+    sv.add_argument("--config", metavar="FILE", help="the JSON configuration (keys: docs/serving.md)")
     sv.add_argument("--lab-config", metavar="DIR",
                     help="write a lab PKI and its configuration into DIR, print how to start it, exit")
     sv.set_defaults(func=_serve)
@@ -190,14 +190,16 @@ def _verify(args) -> int:
         return _verify_batch(verifier, args)
     if args.orig is None or args.dest is None:
         raise UsageError("--orig and --dest are required (or use --batch)")
+    from .report import shown  # the detail may quote call data: printed escaped
+
     r = verifier.verify(args.identity or None, orig=args.orig, dest=args.dest, date=args.date,
                         now=args.now)
     if args.json:
         print(json.dumps(r.to_dict(), indent=2))
     elif r.ok:
-        print(f"pass  attest={r.attest} spc={r.spc} verstat={r.verstat}  {r.detail}")
+        print(f"pass  attest={r.attest} spc={r.spc} verstat={r.verstat}  {shown(r.detail)}")
     else:
-        print(f"FAIL  {r.sip_code} {r.reason}  verstat={r.verstat}  {r.detail}")
+        print(f"FAIL  {r.sip_code} {r.reason}  verstat={r.verstat}  {shown(r.detail)}")
     return EXIT_OK if r.ok else EXIT_FAILED
 
 

@@ -323,9 +323,8 @@ def _screened(d: Decision, screen: Any, req: Request, calling: Optional[str], en
     `screen.tag_header` header with the label; mask withholds the number as the policy's mask
     does; divert sends the call to `divert_to`; allow (and report-only) changes nothing but the
     record. Screen.check never raises for call data: it fails open on its own faults."""
-    called = called_candidates(req)
-    s = screen.check(orig=calling, dest=called[0][1] if called else None, now=now, entry=entry,
-                     partner=partner, result=d.result)
+    dest = _first_number((req.to,), 20) or _first_number((req.ruri,), 20)  # called_candidates' first
+    s = screen.check(orig=calling, dest=dest, now=now, entry=entry, partner=partner, result=d.result)
     if s.action == "reject":
         return d._replace(action=REJECT, code=s.code, reason=s.reason, verstat=None,
                           reason_header=s.reason_header(), mask=False, rule="screening",

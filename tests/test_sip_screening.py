@@ -146,3 +146,11 @@ def test_the_called_number_is_screened(verifier):
 def test_garbage_calling_numbers_get_a_decision(verifier, orig):
     d = sip.check(invite(orig), verifier, OPEN, now=NOW, screen=screen(**burst(1)))
     assert d.action in ("continue", "reject") and d.screening is not None
+
+
+def test_the_request_uri_is_the_called_number_when_to_names_none(verifier):
+    s = screen(**{"pattern.flood": {"limit": 1, "window": 60}})
+    msg = invite().replace(f"To: <tel:{DEST}>", "To: <sip:bob@example.org>")
+    assert sip.check(msg, verifier, OPEN, now=NOW, screen=s).action == "continue"
+    d = sip.check(msg.replace(ORIG, "+33612345670"), verifier, OPEN, now=NOW, screen=s)
+    assert d.action == "reject" and d.screening.rules == ("pattern.flood",)

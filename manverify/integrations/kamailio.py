@@ -314,12 +314,8 @@ class KemiApp:
         if self._watch is not None:
             self._watch.check()
         # The screen's list and MAJNUM watches, here too: the ticker thread seldom gets the GIL.
-        screen = self._setup.screen
-        if screen is not None:
-            for watch in getattr(screen, "_watches", ()):
-                watch.check()
-            if getattr(screen, "majnum", None) is not None:
-                screen.majnum.check()
+        if self._setup.screen is not None:
+            self._setup.screen.look()
         if self._log is not None:
             self._log.drain()
         if self._setup.config.get("metrics"):
@@ -353,7 +349,7 @@ class KemiApp:
             if new.config.get("metrics"):
                 from .. import metrics
 
-                metrics.flush()
+                metrics.flush()  # the old Screen's last counts, before it goes
                 if new.screen is not None:
                     metrics.track_screen(new.screen)
             if old.screen is not None:

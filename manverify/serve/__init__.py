@@ -9,7 +9,7 @@
 
 The configuration is one JSON document: the keys every integration reads (manverify.config) plus
 `signer` and `server` (manverify.serve.settings). The HTTP server is uvicorn with its C parser
-(httptools) and uvloop, chosen by measurement (README, "Serving SBCs"); its supervisor runs
+(httptools) and uvloop, chosen by measurement (docs/serving.md); its supervisor runs
 `server.workers` processes on one listening socket (docs/http-path.md: how the HTTP path is built,
 and why uvicorn is pinned), and:
   SIGTERM / SIGINT  stop accepting, let in-flight requests finish, exit 0

@@ -212,3 +212,22 @@ def test_a_changed_list_applies_on_the_workers_next_look(tmp_path, verifier):
     app._next_look = 0.0  # a second later
     assert _replies(_call(app)) == [(608, "Rejected")]
     assert app._setup.screen.stats()["reloads"]["screening lists"]["reloads"] == 1
+
+
+def test_a_workers_screening_counts_reach_prometheus(verifier):
+    prometheus_client = pytest.importorskip("prometheus_client", reason="prometheus_client (extra manverify[metrics])")
+    from manverify import metrics
+
+    def rejected():
+        return prometheus_client.REGISTRY.get_sample_value(
+            "manverify_screening_rules_total", {"rule": "pattern.burst", "outcome": "reject"}) or 0.0
+
+    app = _app(verifier, {"rules": {**BURST, "pattern.burst": {"limit": 1}}}, metrics=True)
+    app.child_init(1)
+    metrics.flush()
+    before = rejected()
+    for _ in range(3):
+        _call(app)
+    app._next_look = 0.0
+    _call(app)  # the worker's look before this call writes the counts out
+    assert rejected() - before == 2
