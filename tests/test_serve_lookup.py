@@ -61,6 +61,16 @@ def test_a_look_up_over_http(service):
         assert not body["degraded"]
 
 
+def test_head_is_a_look_up_without_its_body(service):
+    conn = service.connection()
+    try:
+        conn.request("HEAD", "/numbers/v1/0162000001", headers={"Authorization": f"Bearer {service.keys[0]}"})
+        r = conn.getresponse()
+        assert r.status == 200 and r.read() == b"" and int(r.getheader("Content-Length")) > 100
+    finally:
+        conn.close()
+
+
 def test_verified_calls_show_in_the_look_up(service):
     orig = "+33611000001"
     for _ in range(3):
