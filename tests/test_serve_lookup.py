@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import redis
@@ -175,3 +176,31 @@ def test_no_number_and_no_reporter_in_clear_in_the_store(service, store):
     forms = {f.encode() for n in numbers for f in (n, "0" + n, "33" + n)}
     forms |= {r.encode() for r in REPORTERS + ["flooder", "dave"]} | {b"alice", b"example.org"}
     assert not [f for f in forms if f in blob]
+
+
+def test_a_stalled_store_holds_a_look_up_one_budget_at_most(tmp_path):
+    # look-ups run on the event loop: a store that stops answering must cost one budget, then none
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server not installed (CI installs the Debian package)")
+    server = RedisServer(tmp_path / "redis").start()
+
+    def edit(config):
+        config["screening"] = {"counters": {"backend": "redis", "url": server.url, "key_secret": SECRET,
+                                            "budget_ms": 50, "probe_interval_s": 10}}
+
+    try:
+        with Service(tmp_path / "serve", edit, workers=1) as s:
+            conn = s.connection()
+            assert not s.request("GET", "/numbers/v1/0611000008", conn=conn)[1]["degraded"]
+            assert server.cli("CLIENT", "PAUSE", "5000", "ALL").strip() == "OK"
+            took = []
+            for _ in range(5):
+                start = time.monotonic()
+                status, body = s.request("GET", "/numbers/v1/0611000008", conn=conn)
+                took.append(time.monotonic() - start)
+                assert status == 200 and body["degraded"]
+            assert took[0] < 1.0 and max(took[1:]) < 0.2, took  # one budget (and a busy machine's slack)
+            assert s.request("GET", "/healthz", auth=False)[0] == 200
+            conn.close()
+    finally:
+        server.stop()
