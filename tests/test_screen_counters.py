@@ -2,6 +2,7 @@
 slotted windows, expiry, bounded memory, threads, keyed hashes, configuration errors."""
 from __future__ import annotations
 
+import hmac
 import random
 import threading
 
@@ -66,6 +67,28 @@ def test_observe_many_is_observe_in_order():
         ok, dk = k.key(orig), k.key(dest)
         calls.append((ok, dk, k.pair(ok, dk), now))
     assert [one.observe(*c) for c in calls] == many.observe_many(calls)
+
+
+def test_keyer_is_rfc_2104_hmac_sha256_for_any_secret():
+    """The HMAC is computed from precomputed pads: the same bytes as hmac.digest, so proxies of
+    any version share keys; a secret longer than SHA-256's block is hashed first."""
+    for secret in (b"k" * 16, b"k" * 64, b"k" * 65, bytes(range(256)) * 2, "é" * 20):
+        raw = secret.encode() if isinstance(secret, str) else secret
+        keyer = Keyer(secret)
+        n = "+33612345678"
+        want = hmac.digest(raw, b"n\0" + n.encode(), "sha256")[:16]
+        assert keyer.key(n) == want and keyer.key(n) == want  # the second from the cache
+        assert keyer.pair(want, want) == hmac.digest(raw, b"p\0" + want + want, "sha256")[:16]
+        msg = b"d\0" + b"".join(len(x).to_bytes(4, "big") + x for x in (b"lbl", b"ab"))
+        assert keyer.derive("lbl", "ab") == hmac.digest(raw, msg, "sha256")[:16]
+
+
+def test_keyer_cache_is_bounded_and_changes_no_key():
+    cached, fresh = Keyer(SECRET, cache=8), Keyer(SECRET, cache=0)
+    numbers = [f"+3361000{i:04d}" for i in range(50)]
+    for n in numbers * 3:
+        assert cached.key(n) == fresh.key(n)
+        assert len(cached._cache) <= 8
 
 
 def test_a_window_slides_by_slots_and_forgets():
