@@ -332,7 +332,8 @@ class LocalCounters(Counters):
                 cf = int(now // wf)
                 fan = Distinct(cf, kf)
                 fanout = distinct(fan, cf, d, kf, self.max_members)
-                expires = max(expires, (cf + kf + 1) * wf)
+                if (cf + kf + 1) * wf > expires:  # not max(): it parses keywords on every call
+                    expires = (cf + kf + 1) * wf
             table[o] = [expires, (cb << 32) + 1, fan, None, None]
             if now >= g.sweep or len(table) > self.max_keys:
                 self._trim(g, now)
@@ -355,7 +356,7 @@ class LocalCounters(Counters):
                 extended = True
             elif cf > fan.head:
                 extended = True
-            elif cf == fan.head and fan.last.get(d) == cf:  # distinct()'s most common case
+            elif cf == fan.head and fan.last.get(d) == cf:  # seen in this slot already: nothing moves
                 fanout = len(fan.last)
                 d = None
             if d is not None:
@@ -368,8 +369,8 @@ class LocalCounters(Counters):
         outcomes = 0 if st is None else count(st, int(now // wo), 0, ko)[1]
         if extended:
             expires = (cb + kb + 1) * wb
-            if fan is not None:
-                expires = max(expires, (fan.head + kf + 1) * wf)
+            if fan is not None and (fan.head + kf + 1) * wf > expires:
+                expires = (fan.head + kf + 1) * wf
             if expires > e[0]:
                 e[0] = expires
                 table.move_to_end(o)
