@@ -318,6 +318,12 @@ class LocalCounters(Counters):
                     flood = self._count_one(g, dest_key, st, cur)
         return _new_counts(Counts, (burst, fanout, repeat, flood, short, outcomes, False))
 
+    def observe_many(self, calls: Sequence[Tuple[Key, Key, Key, float]]) -> List[Counts]:
+        for c in calls:  # every mistake before any count, as in Counters.observe_many
+            _check(*c)
+        observe = self.observe
+        return [observe(*c) for c in calls]
+
     def _orig_counts(self, o: bytes, d: Key, now: float) -> Tuple[int, int, int, int]:
         """One call from `o`: burst +1, fanout + `d`, short and outcomes read, on o's one entry."""
         kb, wb, kf, wf, ks, ws, ko, wo = self._orig_shape
