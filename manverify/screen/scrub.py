@@ -79,7 +79,7 @@ _PAD16 = np.array(PAD16, dtype=np.uint64)
 _POW10 = np.array([10 ** i for i in range(MAX_DIGITS + 1)], dtype=np.uint64)
 _SEPARATORS = b" \t.-/[]"  # what tn drops, but '(' and ')': "(0)" is read one by one
 _TRUNK = re.compile(r"^(\s*(?:\+|00)[\s.\-]*[1-9][0-9]{0,2})[\s.\-]*\(0\)")
-_INTERNATIONAL = re.compile(r"\s*(?:\+|00)")
+_INTERNATIONAL = re.compile(r"[\s\-.()/\[\]]*(?:\+|0[\s\-.()/\[\]]*0)")  # + or 00, separators aside
 MIN_DIGITS, MIN_BARE = 7, 10
 
 # why a row is not written, in the summary's order
