@@ -287,3 +287,22 @@ def test_100k_contacts_against_100k_opposition_numbers_agree_with_a_plain_python
     s = json.loads((tmp_path / "s.json").read_text())
     assert s["rows"] == 100_000 and s["written"] == len(expected) - 1 and s["bad"]["count"] == 0
     assert s["removed"]["opposition"] > 40_000 and s["removed"]["duplicates"] > 0
+
+
+# ---------------------------------------------------------------- the customer's rules
+def test_the_customers_rules_remove_rows_after_the_opposition_files_and_before_duplicates(tmp_path):
+    asked = []
+
+    def status(dests):  # what Screen.outbound_status_many would say, through customer_status()
+        asked.append(list(dests))
+        why = {"33612345671": "refused", "33612345672": "repeat limit", "33612345673": "customer opposition"}
+        return [why.get(d) for d in dests]
+
+    text = "tel\n0612345670\n0612345671\n0612345672\n0612345673\n0612345674\n0612345674\n06 12 34 56 71\n"
+    out, s, _ = _scrub(text, [_opp(tmp_path, "0612345670\n")], status=status)
+    assert out.split() == ["tel", "0612345674"]
+    assert s.customer == {"refused": 2, "repeat limit": 1, "customer opposition": 1}
+    assert (s.opposition[str(tmp_path / "opp.txt")], s.duplicates) == (1, 1)
+    assert asked == [sorted(["33612345671", "33612345672", "33612345673", "33612345674", "33612345674",
+                             "33612345671"])]  # one batch a chunk, the opposition's rows not asked about
+    assert "refused 2" in s.text() and s.to_dict()["removed"]["customer"]["repeat limit"] == 1

@@ -309,7 +309,9 @@ def sniff(line: str) -> str:
 
 
 # ---------------------------------------------------------------------- the run
-Status = Callable[[str], Optional[str]]  # canonical number -> None (callable) or why not
+# canonical numbers -> for each, None (callable) or why not; one call a chunk (one exchange with
+# a shared counters' store)
+Status = Callable[[List[str]], List[Optional[str]]]
 
 
 class Summary(NamedTuple):
@@ -404,9 +406,9 @@ class _Run:
         self._write(state, ends, lines, first_line)
 
     def _customer(self, state: np.ndarray, idx: np.ndarray, keys: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        reasons = self.status([digits_of(k) for k in keys.tolist()])
         live = np.ones(len(keys), dtype=bool)
-        for j, k in enumerate(keys.tolist()):
-            why = self.status(digits_of(k))
+        for j, why in enumerate(reasons):
             if why is not None:
                 live[j] = False
                 self.customer[why] = self.customer.get(why, 0) + 1
@@ -501,13 +503,15 @@ def scrub(contacts: IO[str], out: IO[str], opposition: Sequence[Opposition], *, 
 
 
 # ---------------------------------------------------------------------- the command
-def customer_status(config_path: str, customer: str) -> Status:
+def customer_status(config_path: str, customer: str, now: Optional[float] = None) -> Status:
     """The customer's rules from a configuration file (its `screening` object, or the whole file),
-    through Screen.outbound_status."""
+    through Screen.outbound_status_many: on the customer's opposition or red lists, refused within
+    canvass.refused's window, or called canvass.repeat's `limit` times in its window already (the
+    next call would be one too many). A rule disabled in the configuration removes nothing."""
     from .engine import Screen
 
-    if not hasattr(Screen, "outbound_status"):
-        raise UsageError("--customer needs the originating side's rules (Screen.outbound_status), "
+    if not hasattr(Screen, "outbound_status_many"):
+        raise UsageError("--customer needs the originating side's rules (Screen.outbound_status_many), "
                          "which this build does not have")
     try:
         with open(config_path, "rb") as f:
@@ -519,19 +523,26 @@ def customer_status(config_path: str, customer: str) -> Status:
     if isinstance(config, dict) and "screening" in config:
         config = config["screening"]
     screen = Screen.from_dict(config, Path(config_path).parent, reload=False)
-    now = time.time()
+    now = time.time() if now is None else now
+    repeat, refused = screen.settings["canvass.repeat"], screen.settings["canvass.refused"]
+    limit = repeat["limit"] if repeat["enabled"] else None
 
-    def status(dest: str) -> Optional[str]:
-        s = screen.outbound_status(customer, dest, now)
-        if s.opposition:
-            return "customer opposition"
-        if s.refused:
-            return "refused"
-        if s.repeat:
-            return "repeat limit"
-        return None
+    def status(dests: List[str]) -> List[Optional[str]]:
+        out: List[Optional[str]] = []
+        for s in screen.outbound_status_many(customer, dests, now):
+            if s is None:  # pragma: no cover - scrub hands over canonical numbers only
+                out.append("not a telephone number")
+            elif s.opposition:
+                out.append("customer opposition")
+            elif s.refused > 0 and refused["enabled"]:
+                out.append("refused")
+            elif limit is not None and s.repeat >= limit:
+                out.append("repeat limit")
+            else:
+                out.append(None)
+        return out
 
-    status(digits_of(LBASE[11] + 33612345678))  # an unknown customer is a usage error now, not per row
+    status([])  # an unknown customer is a usage error now, before any row
     return status
 
 
