@@ -44,6 +44,7 @@ on this machine (2 shared cores, numpy 2.4):
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -56,7 +57,7 @@ import time
 import unicodedata
 from array import array
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -548,12 +549,14 @@ def customer_status(config_path: str, customer: str, now: Optional[float] = None
 
 def main(args) -> int:
     """`manverify scrub` (arguments from cli.py)."""
-    from ..cli import EXIT_FAILED, EXIT_OK
+    from ..cli import EXIT_CLOSED_PIPE, EXIT_FAILED, EXIT_OK
 
     if not args.opposition and not args.customer:
         raise UsageError("scrub needs --opposition FILE... or --customer ID with --config FILE")
     if bool(args.customer) != bool(args.config):
         raise UsageError("--customer and --config go together")
+    if not args.output and sys.stdout is None:
+        return EXIT_CLOSED_PIPE  # started with stdout closed (`>&-`): the rows would have no reader
     status = customer_status(args.config, args.customer) if args.customer else None
     files = [load_opposition(p) for p in args.opposition or []]
     name = "stdin" if args.contacts == "-" else args.contacts
@@ -567,13 +570,9 @@ def main(args) -> int:
         if args.output:
             summary = _to_file(source, args.output, files, status, args, name)
         else:
-            out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", errors="surrogateescape", newline="")
-            try:
+            with _stdout() as out:
                 summary = scrub(source, out, files, column=args.column, status=status,
                                 dedupe=not args.keep_duplicates, err=sys.stderr, name=name)
-                out.flush()
-            finally:
-                out.detach()  # sys.stdout stays open
     if summary.bad > SHOWN:
         print(f"{name}: {summary.bad - SHOWN} more bad rows (every line number in --summary)", file=sys.stderr)
     print(summary.text(), file=sys.stderr)
@@ -581,6 +580,27 @@ def main(args) -> int:
         with open(args.summary, "w", encoding="utf-8") as f:
             json.dump(summary.to_dict(), f)
     return EXIT_FAILED if summary.bad else EXIT_OK
+
+
+@contextlib.contextmanager
+def _stdout() -> Iterator[IO[str]]:
+    """stdout as text that keeps the input's bytes (surrogateescape) and line ends, on the same
+    file descriptor: closing it, even on a closed pipe, leaves sys.stdout's descriptor alone."""
+    sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no descriptor: stdout captured in-process
+        fd = None
+    if fd is not None:
+        with open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="", closefd=False) as out:
+            yield out
+        return
+    out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", errors="surrogateescape", newline="")
+    try:
+        yield out
+        out.flush()
+    finally:
+        out.detach()
 
 
 def _to_file(source, path: str, files, status, args, name: str) -> Summary:
