@@ -13,7 +13,9 @@ of them on the list and 1 % repeated. Then, in alternating rounds, runs in a sub
     tn.canonical into a set of strings, then the contacts through csv and tn.canonical, rows
     whose number is in the set (or seen before) dropped, the rest written with csv.writer.
 Wall time and peak resident set (os.wait4's ru_maxrss of that child) are reported as medians,
-with the ratio set / scrub, and both runs must write the same number of rows.
+with the ratio set / scrub, and both runs must write the same number of rows. The files are made
+in a child process too: a child's ru_maxrss counts its parent's resident pages until exec, so
+the parent stays small (no numpy array of its own).
 Budget (issue 18): <= 10 s and <= 200 MB for scrub, and >= 2x faster than the set.
 """
 import argparse
@@ -26,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from importlib.metadata import version
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,8 +61,10 @@ with open(contacts, encoding="utf-8", newline="") as f, open(out, "w", encoding=
 """
 
 
-def _fill(template: bytes, values: np.ndarray) -> np.ndarray:
+def _fill(template: bytes, values):
     """Rows of `template` with its '9' bytes replaced by the digits of each value, last first."""
+    import numpy as np
+
     t = np.frombuffer(template, dtype=np.uint8)
     m = np.repeat(t[None, :], len(values), axis=0)
     v = values.astype(np.int64).copy()
@@ -71,6 +75,8 @@ def _fill(template: bytes, values: np.ndarray) -> np.ndarray:
 
 
 def make_files(d: Path, n_opp: int, n_contacts: int, seed: int = 18) -> None:
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     # 9 digits after the trunk 0 on French mobiles, none of the overseas 0639/069x (other codes)
     lead = np.array([61, 62, 64, 65, 66, 67, 68, 73, 74, 75, 76, 77, 78], dtype=np.int64)
@@ -117,12 +123,17 @@ def main(argv=None) -> int:
     ap.add_argument("--contacts", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--make", metavar="DIR", help=argparse.SUPPRESS)  # the child that writes the files
     a = ap.parse_args(argv)
+    if a.make:
+        make_files(Path(a.make), a.opposition, a.contacts)
+        return 0
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with tempfile.TemporaryDirectory(prefix="scrub-bench-") as tmp:
         d = Path(tmp)
         t = time.perf_counter()
-        make_files(d, a.opposition, a.contacts)
+        subprocess.run([sys.executable, __file__, "--make", tmp, "--opposition", str(a.opposition),
+                        "--contacts", str(a.contacts)], check=True)
         made = time.perf_counter() - t
         scrub_cmd = [sys.executable, "-m", "manverify", "scrub", str(d / "contacts.csv"),
                      "--opposition", str(d / "opp.txt"), "-o", str(d / "out.csv"), "--summary", str(d / "s.json")]
@@ -141,7 +152,7 @@ def main(argv=None) -> int:
     med = {k: {m: statistics.median(r[m] for r in v) for m in ("seconds", "peak_mb")} for k, v in runs.items()}
     out = {
         "opposition": a.opposition, "contacts": a.contacts, "rounds": a.rounds, "files_made_s": round(made, 2),
-        "backend": f"numpy {np.__version__}: sorted uint64 keys per opposition file, np.searchsorted per chunk",
+        "backend": f"numpy {version('numpy')}: sorted uint64 keys per opposition file, np.searchsorted per chunk",
         "scrub_s": round(med["scrub"]["seconds"], 2), "scrub_peak_mb": round(med["scrub"]["peak_mb"], 1),
         "set_s": round(med["set"]["seconds"], 2), "set_peak_mb": round(med["set"]["peak_mb"], 1),
         "speedup": round(med["set"]["seconds"] / med["scrub"]["seconds"], 2),

@@ -49,6 +49,7 @@ import csv
 import io
 import itertools
 import json
+import operator
 import os
 import re
 import sys
@@ -373,7 +374,11 @@ class _Run:
         """Scrub one chunk of records (rows[i] a list of fields or a csv.Error, ending on
         physical line ends[i]) and write the kept ones' lines."""
         state = np.full(len(rows), BAD, dtype=np.uint8)
-        good = [i for i, r in enumerate(rows) if type(r) is list and len(r) == ncols]
+        try:
+            sizes = np.fromiter(map(len, rows), dtype=np.intp, count=len(rows))
+        except TypeError:  # a csv.Error among them
+            sizes = np.array([len(r) if type(r) is list else -1 for r in rows], dtype=np.intp)
+        good = np.flatnonzero(sizes == ncols)
         why: Dict[int, str] = {}
         if len(good) != len(rows):
             for i, r in enumerate(rows):
@@ -383,12 +388,12 @@ class _Run:
                     state[i] = BLANK
                 elif len(r) != ncols:
                     why[i] = f"wrong number of fields: {len(r)}, the header has {ncols}"
-        keys, bad = number_keys([rows[i][col] for i in good])
+        pick = operator.itemgetter(col)
+        keys, bad = number_keys(list(map(pick, rows)) if len(good) == len(rows) else [rows[i][col] for i in good.tolist()])
         for j, text in bad:
-            why[good[j]] = text
-        good_arr = np.array(good, dtype=np.intp)
+            why[int(good[j])] = text
         ok = keys != 0
-        idx, keys = good_arr[ok], keys[ok]
+        idx, keys = good[ok], keys[ok]
         order = np.argsort(keys, kind="stable")
         idx, keys = idx[order], keys[order]
         state[idx] = CALLABLE
@@ -460,6 +465,34 @@ class _Run:
                        self.blank, column, delimiter)
 
 
+def _records(reader, n: int) -> list:
+    """Up to n records (lists of fields; a csv.Error for one csv refuses), read at C speed."""
+    rows: list = []
+    while len(rows) < n:
+        try:
+            rows.extend(itertools.islice(reader, n - len(rows)))
+            break
+        except csv.Error as e:  # a field over csv's size limit: that record is bad; those read stay
+            rows.append(e)
+    return rows
+
+
+def _records_with_lines(lines: List[str], delimiter: str, first_line: int) -> Tuple[list, List[int]]:
+    """The records of `lines` (whole records) with the number of each one's last line."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    rows: list = []
+    ends: List[int] = []
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return rows, ends
+        except csv.Error as e:
+            row = e
+        rows.append(row)
+        ends.append(first_line + reader.line_num)
+
+
 def scrub(contacts: IO[str], out: IO[str], opposition: Sequence[Opposition], *, column: Optional[str] = None,
           status: Optional[Status] = None, dedupe: bool = True, err: Optional[IO[str]] = None,
           name: str = "contacts") -> Summary:
@@ -478,28 +511,18 @@ def scrub(contacts: IO[str], out: IO[str], opposition: Sequence[Opposition], *, 
     head_end = reader.line_num
     out.writelines(itertools.islice(raw, head_end))
     run = _Run(out, opposition, status, dedupe, err, name)
-    done, last = False, head_end
-    while not done:
-        rows: list = []
-        ends: List[int] = []
-        while len(rows) < CHUNK_ROWS:
-            try:
-                for row in reader:
-                    rows.append(row)
-                    ends.append(reader.line_num)
-                    if len(rows) >= CHUNK_ROWS:
-                        break
-                else:
-                    done = True
-                break
-            except csv.Error as e:  # a NUL, a field over csv's size limit: that record is bad
-                rows.append(e)
-                ends.append(reader.line_num)
+    last = head_end
+    while True:
+        rows = _records(reader, CHUNK_ROWS)
         if not rows:
             break
-        chunk_lines = list(itertools.islice(raw, ends[-1] - last))
-        run.chunk(rows, ends, chunk_lines, last, len(header), col)
-        last = ends[-1]
+        lines = list(itertools.islice(raw, reader.line_num - last))
+        if len(lines) == len(rows) and csv.Error not in map(type, rows):
+            ends: Sequence[int] = range(last + 1, last + 1 + len(rows))  # one line a record: the usual file
+        else:  # a record over several lines, or one csv refused: read again, record by record
+            rows, ends = _records_with_lines(lines, delimiter, last)
+        run.chunk(rows, ends, lines, last, len(header), col)
+        last = reader.line_num
     return run.summary(header[col].lstrip("\ufeff"), delimiter)
 
 
