@@ -527,11 +527,9 @@ def scrub(contacts: IO[str], out: IO[str], opposition: Sequence[Opposition], *, 
 
 
 # ---------------------------------------------------------------------- the command
-def customer_status(config_path: str, customer: str, now: Optional[float] = None) -> Status:
-    """The customer's rules from a configuration file (its `screening` object, or the whole file),
-    through Screen.outbound_status_many: on the customer's opposition or red lists, refused within
-    canvass.refused's window, or called canvass.repeat's `limit` times in its window already (the
-    next call would be one too many). A rule disabled in the configuration removes nothing."""
+def screen_from_config(config_path: str):
+    """The Screen of a JSON configuration file: its `screening` object, or the whole file; the
+    relative files it names are read from the file's directory."""
     from .engine import Screen
 
     if not hasattr(Screen, "outbound_status_many"):
@@ -546,7 +544,14 @@ def customer_status(config_path: str, customer: str, now: Optional[float] = None
         raise UsageError(f"--config {config_path} is not JSON: {e}") from None
     if isinstance(config, dict) and "screening" in config:
         config = config["screening"]
-    screen = Screen.from_dict(config, Path(config_path).parent, reload=False)
+    return Screen.from_dict(config, Path(config_path).parent, reload=False)
+
+
+def customer_status(screen, customer: str, now: Optional[float] = None) -> Status:
+    """What the customer's rules say of each number, through Screen.outbound_status_many: on the
+    customer's opposition or red lists, refused within canvass.refused's window, or called
+    canvass.repeat's `limit` times in its window already (the next call would be one too many).
+    A rule disabled in the configuration removes nothing. UsageError for an unknown customer."""
     now = time.time() if now is None else now
     repeat, refused = screen.settings["canvass.repeat"], screen.settings["canvass.refused"]
     limit = repeat["limit"] if repeat["enabled"] else None
@@ -580,7 +585,7 @@ def main(args) -> int:
         raise UsageError("--customer and --config go together")
     if not args.output and sys.stdout is None:
         return EXIT_CLOSED_PIPE  # started with stdout closed (`>&-`): the rows would have no reader
-    status = customer_status(args.config, args.customer) if args.customer else None
+    status = customer_status(screen_from_config(args.config), args.customer) if args.customer else None
     files = [load_opposition(p) for p in args.opposition or []]
     name = "stdin" if args.contacts == "-" else args.contacts
     try:
