@@ -2,7 +2,7 @@
 """CI performance gate: ratios measured side by side in one process, never seconds.
 
 Each limit is a *regression floor*: the ratio this code reaches on the project's 2-core machines
-plus a noise margin taken from repeated runs (see README, "Performance"). The issue targets are
+plus a noise margin taken from repeated runs (see docs/performance.md). The issue targets are
 printed beside them; the gate fails only when a floor is crossed in every one of ATTEMPTS
 measurements (the machines are shared: a neighbour's burst must not fail a build).
 

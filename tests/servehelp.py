@@ -2,6 +2,7 @@
 HTTP client (http.client) to call it."""
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -11,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from manverify import Signer
 from manverify.serve import lab
@@ -146,3 +147,118 @@ def raw_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
         except socket.timeout:
             pass
         return out
+
+
+# ---------------------------------------------------------------------- in process
+# manverify.serve.protocol driven without sockets: bytes in through data_received, answers out
+# through a recording transport, ASGI tasks run on a private event loop.
+class Transport:
+    def __init__(self):
+        self.sent, self.closed, self.eof = b"", False, False
+
+    def write(self, data):
+        assert not self.eof, "written after the write side was shut"
+        self.sent += data
+
+    def is_closing(self):
+        return self.closed
+
+    def close(self):
+        self.closed = True
+
+    def can_write_eof(self):
+        return True
+
+    def write_eof(self):
+        self.eof = True
+
+    def get_extra_info(self, name, default=None):
+        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 40000)}.get(name, default)
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+
+class InProcess:
+    """One App (a lab configuration) and the uvicorn Config manverify.serve.protocol runs under."""
+
+    def __init__(self, directory: Path, limit_concurrency: Optional[int] = None, edit=None, prepare=None):
+        from uvicorn.config import Config
+
+        from manverify.serve import app as appmod
+        from manverify.serve.protocol import Protocol
+
+        path = lab.write(directory, workers=1)
+        if edit is not None:
+            config = json.loads(path.read_text())
+            edit(config)
+            path.write_text(json.dumps(config))
+        if prepare is not None:
+            prepare(directory)
+        self.app = appmod.App(str(path))
+        self.app.start()
+        self.key = self.app.setup.server.api_keys[0] if self.app.setup.server.api_keys else b""
+        self.signer = Signer((directory / "signer.key").read_bytes(), lab.LAB_X5U)
+        self.loop = asyncio.new_event_loop()
+        self.config = Config(app=self.app, http=Protocol, ws="none", lifespan="off", access_log=False,
+                             server_header=False, limit_concurrency=limit_concurrency)
+        self.config.load()
+
+    def connect(self, state=None):
+        from uvicorn.server import ServerState
+
+        from manverify.serve.protocol import Protocol
+
+        state = state or ServerState()
+        protocol = Protocol(self.config, state, {}, _loop=self.loop)
+        transport = Transport()
+        protocol.connection_made(transport)
+        return protocol, transport, state
+
+    def finish(self, state) -> None:
+        """Run the ASGI tasks (and the ones they start) to their end."""
+        for _ in range(10):
+            if not state.tasks:
+                return
+            self.loop.run_until_complete(asyncio.wait_for(asyncio.gather(*state.tasks), 10))
+        raise AssertionError("ASGI tasks still running")
+
+    def post(self, body: bytes, path: bytes = b"/stir/v1/verification", extra: bytes = b"") -> bytes:
+        return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + self.key + b"\r\n"
+                b"Content-Type: application/json\r\n" + extra + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def verification(self) -> bytes:
+        return json.dumps({"verificationRequest": {"from": {"tn": ORIG}, "to": {"tn": [DEST]},
+                                                   "identity": self.signer.sign(ORIG, DEST)}}).encode()
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+def armed(protocol) -> list:
+    """The connection's live timers (by name): after every answer at least one must be, or the
+    connection may stay open for ever."""
+    names = ("_head_timer", "_body_timer", "_linger_timer", "timeout_keep_alive_task")
+    return [n for n in names if getattr(protocol, n, None) is not None and not getattr(protocol, n).cancelled()]
+
+
+def answers(sent: bytes) -> List[Tuple[int, Any]]:
+    """(status, JSON body or raw bytes) of each answer in a byte stream, in order."""
+    out = []
+    while sent:
+        head, _, rest = sent.partition(b"\r\n\r\n")
+        status = int(head.split(b" ")[1])
+        if status == 100:
+            sent = rest
+            continue
+        lines = head.split(b"\r\n")[1:]
+        length = int(next(v for k, _, v in (line.partition(b": ") for line in lines) if k.lower() == b"content-length"))
+        body, sent = rest[:length], rest[length:]
+        try:
+            out.append((status, json.loads(body)))
+        except ValueError:
+            out.append((status, body))
+    return out

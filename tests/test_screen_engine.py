@@ -11,6 +11,9 @@ from manverify.result import Result
 from manverify.screen.engine import ERROR_RULE, Screen
 from manverify.screen.rules import RULES
 
+from .docpages import block
+from .redishelp import redis_server  # noqa: F401 - fixture
+
 PARIS = ZoneInfo("Europe/Paris")
 # Tuesday 8 December 2026, 11:00 in Paris: canvassing hours, no holiday.
 TUESDAY_11 = dt.datetime(2026, 12, 8, 11, 0, tzinfo=PARIS).timestamp()
@@ -284,3 +287,52 @@ def test_check_many_gives_the_same_decisions_as_one_by_one():
     many = screen(rules={"pattern.burst": {"limit": 3}})
     expected = [one.check(**c).action for c in calls]
     assert [d.action for d in many.check_many(calls)] == expected
+
+
+# ---------------------------------------------------------------------------- the gated rule walk
+numbers = st.one_of(st.sampled_from([CANVASSER, "0937000001", "+3361234567", "0978000002", "0978000001",
+                                     "0140000042", "0611111111", "+22501020304", "0698765432", "anonymous"]),
+                    st.from_regex(r"0[1-9][0-9]{8}", fullmatch=True))
+
+
+@pytest.fixture(scope="module")
+def listed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gated")
+    (tmp / "block.txt").write_text("0978*\n0611111111\n")
+    (tmp / "allow.txt").write_text("0978000001\n")
+    (tmp / "dno.txt").write_text("0140000000-0140000099\n")
+    rows = "".join(f"061234{m};061234{m}000;061234{m}999;ORAN;Métropole;01/02/2010\r\n" for m in range(10))
+    (tmp / "MAJNUM.csv").write_bytes((MAJNUM_HEADER + rows).encode("cp1252"))
+    return Screen.from_dict({"lists": {"block": ["block.txt"], "allow": ["allow.txt"], "dno": ["dno.txt"]},
+                             "plan": {"majnum": "MAJNUM.csv"}, "reload": False,
+                             "rules": {"pattern.burst": {"limit": 2}, "pattern.flood": {"limit": 2}}}, tmp)
+
+
+@settings(max_examples=300, deadline=None)
+@given(orig=numbers, dest=numbers, hour=st.floats(0, 24 * 7), entry=st.sampled_from(["national", "international"]),
+       verified=st.sampled_from([None, True, False]))
+def test_the_gated_walk_fires_what_running_every_rule_fires(listed, orig, dest, hour, entry, verified):
+    result = None if verified is None else Result(verified, None if verified else 438, "")
+    call = listed._call(orig, dest, TUESDAY_11 + hour * 3600, entry, None, result)
+    every = tuple((r, RULES[r].check, s) for r, s in listed.settings.items() if s["enabled"])
+    assert listed._fire(call, listed._rules_for(call)) == listed._fire(call, every)
+
+
+# ---------------------------------------------------------------------------- the documented configuration
+def test_the_documented_configuration_starts_as_written(tmp_path, redis_server):
+    config = json.loads(block("docs/screening.md", "screening-config"))
+    config["counters"]["url"] = redis_server.url  # the page's own Redis is this test's
+    (tmp_path / "lists").mkdir()
+    for name in ("block", "allow", "dno", "carrier-x-block"):
+        (tmp_path / "lists" / f"{name}.txt").write_text("# empty to start with\n")
+    (tmp_path / "lists" / "block.txt").write_text("0978*\n")
+    rows = "".join(f"061234{m};061234{m}000;061234{m}999;ORAN;Métropole;01/02/2010\r\n" for m in range(10))
+    (tmp_path / "MAJNUM.csv").write_bytes((MAJNUM_HEADER + rows).encode("cp1252"))
+    s = Screen.from_dict(config, tmp_path, reload=False)
+    try:
+        d = s.check("0978123456", PERSON, now=TUESDAY_11)
+        assert d.action == "allow" and d.reported == ("list.block", "plan.unassigned")  # report-only
+        assert s.check("0612345678", PERSON, now=TUESDAY_11).rules == ()
+        assert s.counters.stats()["backend"] == "redis" and not d.degraded
+    finally:
+        s.close()

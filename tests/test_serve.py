@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve]) is not installed")
+pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve], Python >= 3.10) is not installed")
 
 from .servehelp import DEST, ORIG, Service, raw_exchange  # noqa: E402
 
@@ -19,7 +19,7 @@ SECOND_KEY = "rotated-key-0123456789abcdef"
 def service(tmp_path_factory):
     def edit(config):
         config["server"]["api_keys"].append(SECOND_KEY)
-        config["server"]["limits"] = {"header_time": 1, "request_time": 1, "body": 4096}
+        config["server"]["limits"] = {"header_time": 1, "request_time": 1, "body": 4096, "keep_alive": 2}
 
     with Service(tmp_path_factory.mktemp("serve"), edit) as s:
         yield s
@@ -209,6 +209,53 @@ def test_slow_clients_do_not_hold_the_service(service):
     finally:
         for s in slow + [body_never]:
             s.close()
+
+
+def _closed_within(sock, seconds: float) -> bytes:
+    """What the server sent until it closed the connection; AssertionError if it did not in time."""
+    sock.settimeout(seconds)
+    out = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+    except socket.timeout:
+        raise AssertionError(f"still open after {seconds} s, having sent {out!r}") from None
+
+
+@pytest.mark.parametrize("request_bytes", ["get", "inline"])
+def test_bytes_between_requests_do_not_keep_a_connection_open(service, request_bytes):
+    """A lone CRLF after an answer (which the parser skips) once cancelled the keep-alive timer
+    and armed nothing: a few such connections held every slot of `connections` (issue 19)."""
+    good = json.dumps({"verificationRequest": {"from": {"tn": ORIG}, "to": {"tn": [DEST]},
+                                               "identity": service.signer.sign(ORIG, DEST)}}).encode()
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" if request_bytes == "get" else _post_bytes(service, good)
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as s:
+        s.sendall(request)
+        assert _read(s, 1)[0][0].startswith(b"HTTP/1.1 200 ")
+        s.sendall(b"\r\n")
+        assert _closed_within(s, 6) == b""  # keep_alive is 2 s here
+
+
+def test_an_early_refusal_is_read_then_closed(service):
+    """A 401 given before the body is in: the client reads it, then the connection ends even
+    though the client keeps sending body bytes (they are dropped, not parsed)."""
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as s:
+        s.sendall(b"POST /stir/v1/verification HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100000\r\n\r\n{")
+        time.sleep(0.2)
+        s.sendall(b" " * 1000)  # more of the body, after the answer
+        reply = _closed_within(s, 6)
+    assert reply.startswith(b"HTTP/1.1 401 ") and _answers(reply)[0][1]["error"].startswith("missing or unknown")
+
+
+def test_a_refusal_follows_the_answer_before_it(service):
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nX: " + b"j" * 9000 + b"\r\n\r\n")
+        reply = _closed_within(s, 6)
+    assert [a[0].split(b" ")[1] for a in _answers(reply)] == [b"200", b"431"]
 
 
 def test_many_concurrent_callers(service):

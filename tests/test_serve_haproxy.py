@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve]) is not installed")
+pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve], Python >= 3.10) is not installed")
 HAPROXY = shutil.which("haproxy") or shutil.which("/usr/sbin/haproxy")
 if HAPROXY is None:
     pytest.skip("haproxy is not installed (apt-get install haproxy; .ci/run does)", allow_module_level=True)

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve]) is not installed")
+pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve], Python >= 3.10) is not installed")
 
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402

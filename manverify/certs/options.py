@@ -25,7 +25,7 @@ DAY = 86400.0
 
 @dataclass(frozen=True)
 class StoreOptions:
-    """What a CertStore is built from (README, "Certificates", says what each one does).
+    """What a CertStore is built from (docs/certificates.md says what each one does).
 
     Sources are kept as given (paths, PEM/DER bytes or objects) so that a store built again from
     the same options reads the files again.

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 class CertStore(CredentialCache):
     """Signer certificates by x5u URL, validated against the trust anchors and the profile.
 
-    Takes the options of StoreOptions as keyword arguments (README, "Certificates"): a name that is
+    Takes the options of StoreOptions as keyword arguments (docs/certificates.md): a name that is
     not an option, or a value of the wrong type, raises ConfigError.
     """
 

@@ -30,16 +30,16 @@ from ..result import Result
 from . import plan
 from .counters import Counts, Keyer, Windows, counters_from_config
 from .decision import PHRASES, ScreenDecision
-from .lists import ListHits, Lists
+from .lists import NO_HITS, Lists
 from .majnum import MajnumSource
-from .rules import ACTIONS, RULES, SEVERITY, Call
+from .rules import ACTIONS, ORDER, RULES, SEVERITY, Call
 
 log = logging.getLogger("manverify.screen")
 
 MODES = ("enforce", "report-only")
 ENTRIES = ("national", "international")
 _TOP_KEYS = ("mode", "reject_code", "tag_header", "divert_to", "plan", "lists", "counters", "rules", "reload")
-_NO_HITS = ListHits(None, None, None)
+_NO_HITS = NO_HITS  # lists.match answers this very object when nothing matched
 _ZERO = Counts(0, 0, 0, 0, 0, 0, False)
 _ABSENT = plan.NumberClass("absent", None, None, "the call presents no number here")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -166,9 +166,15 @@ class Screen:
             diverting = [r for r, s in self.settings.items() if s["action"] == "divert" and s["enabled"]]
             if diverting:
                 raise ConfigError(f"screening.divert_to is needed: rule(s) {diverting} divert calls")
-        # The rules that run, in report order, with their settings: one list walked per call.
-        self._active = tuple((rule_id, RULES[rule_id].check, s) for rule_id, s in self.settings.items()
-                             if s["enabled"])
+        # The enabled rules with their settings, grouped by the gate without which they cannot
+        # fire: a call runs the "always" group and only the groups its features open.
+        self._gated: Dict[str, Tuple[Tuple[str, Any, Mapping[str, Any]], ...]] = {}
+        for rule_id, s in self.settings.items():
+            if s["enabled"]:
+                rule = RULES[rule_id]
+                self._gated[rule.gate] = self._gated.get(rule.gate, ()) + ((rule_id, rule.check, s),)
+        self._always = self._gated.pop("always", ())
+        self._allowed: Dict[Tuple[bool, int], ScreenDecision] = {}  # the usual decision, made once
         self._acting = self.mode == "enforce"
         self.windows = Windows(
             burst=self.settings["pattern.burst"]["window"], fanout=self.settings["pattern.fanout"]["window"],
@@ -283,13 +289,13 @@ class Screen:
         return o, d, p
 
     def _call(self, orig, dest, now, entry, partner, result, count: bool = True) -> Call:
-        o = tn.try_canonical(orig) if isinstance(orig, str) else None
-        d = tn.try_canonical(dest) if isinstance(dest, str) else None
+        o = tn.try_canonical(orig) if type(orig) is str else None
+        d = tn.try_canonical(dest) if type(dest) is str else None
         if not _is_time(now):
             now = time.time()  # a time that is no time is not the call's to choose
         if entry not in ENTRIES:
             entry = "national"
-        if not isinstance(partner, str):
+        if type(partner) is not str:
             partner = None
         if not isinstance(result, Result):
             result = None
@@ -298,25 +304,57 @@ class Screen:
         hits = self.lists.match(o, partner, now) if self.lists is not None and o else _NO_HITS
         majnum = self.majnum
         holder = "" if majnum is None or not o or not plan.is_french(o) else majnum.holder(o)
-        call = Call(o, d, oc, dc, entry, partner, result, now, hits, holder, _ZERO)
+        counts = _ZERO
         if count and (o or d):
-            keys = self._keys(call)
-            call = call._replace(counts=self.counters.observe(*keys, now))
-        return call
+            k = self.keyer
+            ok = k.key(o) if o else None
+            dk = k.key(d) if d else None
+            counts = self.counters.observe(ok, dk, k.pair(ok, dk) if ok and dk else None, now)
+        return Call(o, d, oc, dc, entry, partner, result, now, hits, holder, counts)
 
-    def _decide(self, call: Call) -> ScreenDecision:
+    def _rules_for(self, call: Call):
+        """The enabled rules that can fire on this call (see rules.Rule.gate)."""
+        g = self._gated
+        if not g:
+            return self._always
+        out = g.get(call.orig_class.kind, ())
+        if call.hits is not _NO_HITS:
+            out += g.get("lists", ())
+        if call.holder is None:
+            out += g.get("unassigned", ())
+        if call.entry == "international" and call.result is not None and not call.result.ok:
+            out += g.get("intl", ())
+        return out + self._always if out else self._always
+
+    def _fire(self, call: Call, rules) -> Tuple[List[str], Dict[str, Mapping[str, Any]]]:
         fired: List[str] = []
         values: Dict[str, Mapping[str, Any]] = {}
-        acting: List[str] = []
-        reported: List[str] = []
-        for rule_id, check, s in self._active:
+        for rule_id, check, s in rules:
             v = check(call, s)
-            if v is None:
-                continue
-            fired.append(rule_id)
-            values[rule_id] = v
-            (reported if s["report_only"] or not self._acting else acting).append(rule_id)
+            if v is not None:
+                fired.append(rule_id)
+                values[rule_id] = v
+        if len(fired) > 1:
+            fired.sort(key=ORDER.__getitem__)
+        return fired, values
+
+    def _decide(self, call: Call) -> ScreenDecision:
+        fired, values = self._fire(call, self._rules_for(call))
+        degraded = call.counts.degraded
+        if not fired:  # the usual call: one immutable decision, made once per data version
+            versions = self._current_versions()
+            key = (degraded, id(versions))
+            decision = self._allowed.get(key)
+            if decision is None or decision.versions is not versions:
+                decision = self._allowed[key] = ScreenDecision(
+                    "allow", (), None, "", None, _EMPTY, degraded=degraded, versions=versions)
+            self._tally.add(("action", "allow"))
+            if degraded:
+                self._tally.add(("degraded",))
+            return decision
         settings = self.settings
+        reported = [r for r in fired if settings[r]["report_only"] or not self._acting]
+        acting = [r for r in fired if r not in reported] if reported else fired
         if "list.allow" in acting and settings["list.allow"]["action"] == "allow":
             action, acted = "allow", ("list.allow",)  # the allow list overrides every other rule
         elif acting:
@@ -328,14 +366,14 @@ class Screen:
         code = self.reject_code if action == "reject" else None
         decision = ScreenDecision(
             action=action, rules=tuple(fired), code=code, reason=PHRASES[code] if code else "", label=label,
-            values=MappingProxyType(values) if values else _EMPTY, acted=acted, reported=tuple(reported),
-            divert_to=self.divert_to if action == "divert" else None, degraded=call.counts.degraded,
+            values=MappingProxyType(values), acted=acted, reported=tuple(reported),
+            divert_to=self.divert_to if action == "divert" else None, degraded=degraded,
             versions=self._current_versions())
         tally = self._tally
         tally.add(("action", action))
         for rule_id in fired:
             tally.add(("rule", rule_id, "reported" if rule_id in reported else settings[rule_id]["action"]))
-        if call.counts.degraded:
+        if degraded:
             tally.add(("degraded",))
         return decision
 

@@ -208,25 +208,30 @@ def canvass_hours(call: Call, s: Mapping[str, Any]) -> Values:
 class Rule(NamedTuple):
     check: Callable[[Call, Mapping[str, Any]], Values]
     defaults: Mapping[str, Any]  # every setting the rule takes, "action" and "label" included
+    # A condition without which the rule cannot fire, so the engine skips it cheaply: "always",
+    # "lists" (a list matched), "intl" (unauthenticated, from abroad), "unassigned" (MAJNUM
+    # knows no holder), or the calling number's plan class. tests/test_screen_engine.py holds
+    # the gated engine to running every rule on every call.
+    gate: str
 
 
-def _rule(check, action: str, label: Optional[str] = None, **settings) -> Rule:
-    return Rule(check, {"action": action, "label": label, **settings})
+def _rule(check, action: str, label: Optional[str] = None, gate: str = "always", **settings) -> Rule:
+    return Rule(check, {"action": action, "label": label, **settings}, gate)
 
 
 # The order is the order rules are reported in a decision.
 RULES: Dict[str, Rule] = {
-    "list.allow": _rule(list_allow, "allow"),
-    "list.block": _rule(list_block, "reject"),
-    "list.dno": _rule(list_dno, "reject"),
-    "plan.invalid": _rule(plan_invalid, "reject"),
-    "plan.unassigned": _rule(plan_unassigned, "reject",
+    "list.allow": _rule(list_allow, "allow", gate="lists"),
+    "list.block": _rule(list_block, "reject", gate="lists"),
+    "list.dno": _rule(list_dno, "reject", gate="lists"),
+    "plan.invalid": _rule(plan_invalid, "reject", gate="invalid"),
+    "plan.unassigned": _rule(plan_unassigned, "reject", gate="unassigned",
                              classes=("geographic", "mobile", "voip", "canvassing", "platform", "m2m")),
-    "plan.canvassing": _rule(plan_canvassing, "tag", "canvassing"),
-    "plan.platform": _rule(plan_platform, "allow"),
-    "intl.fr-fixed": _rule(intl_fr_fixed, "reject"),
-    "intl.fr-mobile": _rule(intl_fr_mobile, "mask"),
-    "canvass.hours": _rule(canvass_hours, "tag", "canvassing-out-of-hours"),
+    "plan.canvassing": _rule(plan_canvassing, "tag", "canvassing", gate="canvassing"),
+    "plan.platform": _rule(plan_platform, "allow", gate="platform"),
+    "intl.fr-fixed": _rule(intl_fr_fixed, "reject", gate="intl"),
+    "intl.fr-mobile": _rule(intl_fr_mobile, "mask", gate="intl"),
+    "canvass.hours": _rule(canvass_hours, "tag", "canvassing-out-of-hours", gate="canvassing"),
     "pattern.burst": _rule(pattern_burst, "reject", "suspected-spam", limit=30, window=60),
     "pattern.fanout": _rule(pattern_fanout, "tag", "suspected-spam", limit=50, window=3600,
                             exempt=("canvassing", "platform")),
@@ -236,3 +241,4 @@ RULES: Dict[str, Rule] = {
     "pattern.short": _rule(pattern_short, "tag", "suspected-spam", share=0.8, min_outcomes=20,
                            min_duration=6.0, window=3600),
 }
+ORDER = {rule_id: i for i, rule_id in enumerate(RULES)}

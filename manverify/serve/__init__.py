@@ -7,7 +7,8 @@
 The configuration is one JSON document: the keys every integration reads (manverify.config) plus
 `signer` and `server` (manverify.serve.settings). The HTTP server is uvicorn with its C parser
 (httptools) and uvloop, chosen by measurement (README, "Serving SBCs"); its supervisor runs
-`server.workers` processes on one listening socket, and:
+`server.workers` processes on one listening socket (docs/http-path.md: how the HTTP path is built,
+and why uvicorn is pinned), and:
   SIGTERM / SIGINT  stop accepting, let in-flight requests finish, exit 0
   SIGHUP            replace each worker by one built from the configuration as it is now, the
                     new one ready before the old one stops (no request dropped; a configuration
@@ -68,7 +69,8 @@ def run(path: str) -> int:
     if server.tls_cert:
         import ssl
 
-        tls = dict(ssl_certfile=server.tls_cert, ssl_keyfile=server.tls_key)
+        # uvicorn's own context would have no TLS 1.2 floor: each worker builds server_context()
+        tls = dict(ssl_certfile=server.tls_cert, ssl_keyfile=server.tls_key, ssl_context_factory=tls_context)
         if server.client_ca:
             tls.update(ssl_ca_certs=server.client_ca, ssl_cert_reqs=ssl.CERT_REQUIRED)
     if server.workers == 1:
@@ -83,7 +85,7 @@ def run(path: str) -> int:
         uvicorn.run(
             "manverify.serve.app:from_environment", factory=True,
             host=server.host, port=server.port, workers=server.workers,
-            http="manverify.serve.protocol:Protocol", loop="uvloop" if _has("uvloop") else "asyncio",
+            http="manverify.serve.protocol:Protocol", ws="none", loop="uvloop" if _has("uvloop") else "asyncio",
             lifespan="on", access_log=False, server_header=False, date_header=True, log_config=log_config,
             log_level=server.log_level, limit_concurrency=limits["connections"],
             timeout_keep_alive=limits["keep_alive"], timeout_graceful_shutdown=limits["request_time"] + 5,
@@ -92,6 +94,11 @@ def run(path: str) -> int:
         if own_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def tls_context(config, _uvicorn_default=None):
+    """uvicorn's ssl_context_factory (a module-level function: workers are spawned, it is pickled)."""
+    return settings.tls_context(config.ssl_certfile, config.ssl_keyfile, config.ssl_ca_certs)
 
 
 def _app():

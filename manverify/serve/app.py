@@ -22,6 +22,8 @@ import hmac
 import json
 import logging
 import os
+import re
+import sys
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
@@ -131,7 +133,9 @@ class App:
         return new
 
     def _use(self, new: settings.Setup) -> None:
-        self.setup = new  # one assignment: a request sees the old Setup or the new one
+        old, self.setup = self.setup, new  # one assignment: a request sees the old Setup or the new one
+        if old is not None and new.verifier is not old.verifier:
+            _metrics_flush_now()  # the old Verifier's last counts, before it goes
         paths = self._watched(new)
         if self._watch is not None and [str(p) for p in paths] != [str(p) for p in self._watch.paths]:
             self._watch = Watch(paths, self._reread, self._use, self._watch.what)
@@ -180,22 +184,29 @@ class App:
         if setup is None:
             raise HTTPError(503, "starting")
         headers = scope["headers"]  # their size and time were bounded by the protocol (431, 408)
+        if path not in _OPEN:
+            _authenticate(setup, headers)  # before routing: without a key, nothing is learnt
         _route(setup, path, method)
         if path == HEALTH:
             return 200, {"status": "alive"}, ()
         if path == READY:
-            if not self.ready:
-                raise HTTPError(503, "not ready: the local copy is still being loaded")
-            return 200, {"status": "ready", "local_copy": self.warmed}, ()
+            return 200, self._readiness(setup), ()
         if path == METRICS:
             return 200, _metrics_export(), ()
-        _authenticate(setup, headers)
         _body_headers(headers, setup.server.limits)
         raw = await _body(receive, setup.server.limits)
         if path == VERIFY and setup.verifier.store.options.fetch:
             # a call may wait for an x5u fetch: on the pool, not on the event loop
             return await asyncio.get_running_loop().run_in_executor(self._pool, _post, setup, path, raw)
         return _post(setup, path, raw)
+
+    def _readiness(self, setup: settings.Setup) -> dict:
+        if not self.ready:
+            raise HTTPError(503, "not ready: the local copy is still being loaded")
+        if not self.warmed and not setup.verifier.store.options.fetch:
+            # every call would be a 436: a load balancer must not send them here
+            raise HTTPError(503, "not ready: no certificate of the local copy is usable and fetching is off")
+        return {"status": "ready", "local_copy": self.warmed}
 
     # ------------------------------------------------------------------ answered inline
     # The ASGI cycle (a task, an event, message dicts, uvicorn's response writer) cost about as
@@ -211,8 +222,8 @@ class App:
         if path == VERIFY and setup.verifier.store.options.fetch:
             return None
         try:
-            _route(setup, path, "POST")
             _authenticate(setup, headers)
+            _route(setup, path, "POST")
             _body_headers(headers, setup.server.limits)
         except HTTPError:
             return None
@@ -228,8 +239,13 @@ class App:
         data, content_type = _encode(body)
         return status, data, content_type
 
+    # The protocol's own refusals (400, 408, 413, 431, 503) say it in the same words and form.
+    body_too_large = staticmethod(lambda limit: f"the body is larger than {limit} bytes")
+    error_body = staticmethod(lambda message: _encode({"error": message})[0])
+
 
 _INLINE = frozenset((VERIFY, SIGN))
+_OPEN = frozenset((HEALTH, READY, METRICS))  # probes and the scraper: no key needed
 
 
 def _failure(e: Exception, method: Optional[str], path: Optional[str]) -> Tuple[int, Any, tuple]:
@@ -296,7 +312,7 @@ def _body_headers(headers, limits) -> None:
     if length is None and (encoding is None or b"chunked" not in encoding.lower()):
         raise HTTPError(411, "Content-Length is required")
     if length is not None and (not length.isdigit() or int(length) > limits["body"]):
-        raise HTTPError(413, f"the body is larger than {limits['body']} bytes")
+        raise HTTPError(413, App.body_too_large(limits["body"]))
 
 
 async def _body(receive, limits) -> bytes:
@@ -309,7 +325,7 @@ async def _body(receive, limits) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limits["body"]:
-            raise HTTPError(413, f"the body is larger than {limits['body']} bytes")
+            raise HTTPError(413, App.body_too_large(limits["body"]))
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
@@ -320,12 +336,69 @@ def _post(setup: settings.Setup, path: str, raw: bytes) -> Tuple[int, Any, tuple
     if not raw:
         raise HTTPError(400, "missing request body")
     try:
-        body = orjson.loads(raw) if orjson is not None else json.loads(raw)
-    except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
+        body = loads(raw)
+    except ValueError:  # orjson.JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise HTTPError(400, "failed to parse the message body as JSON") from None
     if path == SIGN:
         return 200, _sign(setup, dialects.signing(body)), ()
     return 200, _verify(setup, dialects.verification(body)), ()
+
+
+# ---------------------------------------------------------------------- one JSON decoder's rules
+# A body's meaning must not depend on which library is installed. The rules are orjson's: strict
+# UTF-8 without a BOM (RFC 8259 §8.1), no NaN or Infinity, no number beyond a double's range, no
+# lone surrogate escape (I-JSON, RFC 7493), an integer outside [-2**63, 2**64) read as a float
+# (so an iat of 2**64 is not an integer either way); a repeated key: the last one counts. Plus a
+# nesting bound, MAX_DEPTH: orjson 3.13's, which orjson 3.8 lacks (it parses any depth, and
+# crashes on some deep enough) and json reaches earlier, at a depth that depends on the stack.
+# Without orjson, _strict_loads (json with hooks) applies them all. With it, a body that could
+# be nested deeper than MAX_DEPTH (more brackets than that) goes there too; a body shorter than
+# 2 * MAX_DEPTH cannot be, and is not even counted (a count of a typical body cost 1% of the CPU
+# of a request).
+MAX_DEPTH = 1024
+_INT_RANGE = (-(2 ** 63), 2 ** 64)
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def loads(raw: bytes) -> Any:
+    """The JSON value of a request body, or ValueError. Never RecursionError."""
+    if orjson is not None and (len(raw) <= 2 * MAX_DEPTH or raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH):
+        return orjson.loads(raw)
+    return _strict_loads(raw)
+
+
+def _strict_loads(raw: bytes) -> Any:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise ValueError("a byte order mark before the JSON text")
+    text = raw.decode("utf-8")  # strict: UnicodeDecodeError is a ValueError
+    depth = deepest = 0
+    for b in _BRACKET.findall(_STRING.sub("", text)):
+        depth += 1 if b in "[{" else -1
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH}")
+    if deepest > 200 and sys.getrecursionlimit() < MAX_DEPTH + 1000:
+        sys.setrecursionlimit(MAX_DEPTH + 1000)  # json recurses per level (orjson does not)
+    value = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+    json.dumps(value, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError on a lone surrogate
+    return value
+
+
+def _int(digits: str) -> Any:
+    n = int(digits)
+    return n if _INT_RANGE[0] <= n < _INT_RANGE[1] else _float(digits)
+
+
+def _float(digits: str) -> float:
+    x = float(digits)
+    if x in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {digits[:30]} is beyond a double's range")
+    return x
+
+
+def _constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _verify(setup: settings.Setup, call: dialects.Verification) -> dict:
@@ -362,6 +435,12 @@ def _metrics_flush() -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from .. import metrics
 
+        metrics.flush()
+
+
+def _metrics_flush_now() -> None:
+    metrics = sys.modules.get("manverify.metrics")  # imported (and registered) at start-up, if at all
+    if metrics is not None:
         metrics.flush()
 
 

@@ -51,13 +51,18 @@ class ServerSettings(NamedTuple):
         it is required in the handshake."""
         if not self.tls_cert:
             return None
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(self.tls_cert, self.tls_key)
-        if self.client_ca:
-            ctx.load_verify_locations(self.client_ca)
-            ctx.verify_mode = ssl.CERT_REQUIRED
-        return ctx
+        return tls_context(self.tls_cert, self.tls_key, self.client_ca)
+
+
+def tls_context(cert: str, key: Optional[str], client_ca: Optional[str]) -> ssl.SSLContext:
+    """ServerSettings.server_context(), from the files alone (what a worker process is handed)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    if client_ca:
+        ctx.load_verify_locations(client_ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
 
 
 class Setup(NamedTuple):
@@ -98,6 +103,10 @@ def parse_server(section: Any) -> ServerSettings:
     if not keys and "client_ca" not in tls and not lab:
         raise ConfigError('no callers configured: set server.api_keys and/or server.tls.client_ca '
                           '(or "lab": true for an open lab server, never in production)')
+    if lab and not keys and "client_ca" not in tls:
+        logging.getLogger("manverify.serve").warning(
+            "*** server.lab is true and NO AUTHENTICATION is configured (no api_keys, no client_ca): "
+            "anyone who reaches %s can verify and sign. A lab, never production. ***", s.get("listen", "127.0.0.1:8080"))
     limits = dict(LIMITS)
     given = _mapping(s.get("limits") or {}, "server.limits")
     _known(given, LIMITS, "server.limits")
