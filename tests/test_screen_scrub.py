@@ -117,20 +117,21 @@ def test_bad_rows_are_reported_with_their_line_numbers_and_never_written(tmp_pat
             '1;a;0612345670\n'
             '2;b;\n'  # line 3: no number
             '3;"two\nlines";0612345671\n'  # lines 4-5: a good record over two lines
-            '4;c;abc\n'  # line 6
-            '5;d\n'  # line 7: a field missing
-            '\n'  # line 8: blank, counted apart
-            '6;e;0612345672;extra\n'  # line 9
-            '7;f;612345673\n'  # line 10
-            '8;"' + 'g' * 200_000 + '";0612345674\n'  # line 11: over csv's field size limit
+            '3b;"two\nlines";nope\n'  # lines 6-7: a bad one, reported on its first line
+            '4;c;abc\n'  # line 8
+            '5;d\n'  # line 9: a field missing
+            '\n'  # line 10: blank, counted apart
+            '6;e;0612345672;extra\n'  # line 11
+            '7;f;612345673\n'  # line 12
+            '8;"' + 'g' * 200_000 + '";0612345674\n'  # line 13: over csv's field size limit
             '9;h;0612345675\n')
     out, s, err = _scrub(text, [])
     assert out == 'id;nom;telephone\n1;a;0612345670\n3;"two\nlines";0612345671\n9;h;0612345675\n'
-    assert s.bad_lines == (3, 6, 7, 9, 10, 11)
-    assert (s.rows, s.written, s.bad, s.blank_lines) == (9, 3, 6, 1)
+    assert s.bad_lines == (3, 6, 8, 9, 11, 12, 13)
+    assert (s.rows, s.written, s.bad, s.blank_lines) == (10, 3, 7, 1)
     assert err.splitlines()[0] == "c.csv:3: no number"
-    assert [line.split(":")[1] for line in err.splitlines()] == ["3", "6", "7", "9", "10", "11"]
-    assert s.bad_reasons == {"no number": 1, "not a telephone number": 1, "wrong number of fields": 2,
+    assert [line.split(":")[1] for line in err.splitlines()] == ["3", "6", "8", "9", "11", "12", "13"]
+    assert s.bad_reasons == {"no number": 1, "not a telephone number": 2, "wrong number of fields": 2,
                              "9 digits without a leading 0 or +": 1, "not CSV": 1}
 
 

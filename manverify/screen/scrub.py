@@ -58,7 +58,8 @@ import time
 import unicodedata
 from array import array
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from types import MappingProxyType
+from typing import IO, Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -319,13 +320,13 @@ Status = Callable[[List[str]], List[Optional[str]]]
 class Summary(NamedTuple):
     rows: int  # data rows read (header and blank lines apart)
     written: int
-    opposition: Dict[str, int]  # per file, rows removed
-    customer: Dict[str, int]  # per reason, rows removed by the customer's rules
+    opposition: Mapping[str, int]  # per file, rows removed
+    customer: Mapping[str, int]  # per reason, rows removed by the customer's rules
     duplicates: int
     bad: int
     bad_lines: Tuple[int, ...]
     first_bad: Tuple[Tuple[int, str], ...]  # (line, why), the first FIRST
-    bad_reasons: Dict[str, int]
+    bad_reasons: Mapping[str, int]
     blank_lines: int
     column: str
     delimiter: str
@@ -408,7 +409,7 @@ class _Run:
             idx, keys = self._customer(state, idx, keys)
         if self.dedupe and len(keys):
             self._dedupe(state, idx, keys)
-        self._count(state, why, ends)
+        self._count(state, why, ends, first_line)
         self._write(state, ends, lines, first_line)
 
     def _customer(self, state: np.ndarray, idx: np.ndarray, keys: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -433,12 +434,12 @@ class _Run:
         fresh = np.unique(keys[~dup])
         self.seen = np.sort(np.concatenate([self.seen, fresh]), kind="stable")  # two sorted runs: a merge
 
-    def _count(self, state: np.ndarray, why: Dict[int, str], ends: List[int]) -> None:
+    def _count(self, state: np.ndarray, why: Dict[int, str], ends: Sequence[int], first_line: int) -> None:
         blank = int((state == BLANK).sum())
         self.blank += blank
         self.rows += len(state) - blank
         for i in sorted(why):
-            line, text = ends[i], why[i]
+            line, text = (ends[i - 1] if i else first_line) + 1, why[i]  # the record's first line
             self.bad_lines.append(line)
             kind = _reason(text)
             self.reasons[kind] = self.reasons.get(kind, 0) + 1
@@ -460,8 +461,9 @@ class _Run:
             start = end
 
     def summary(self, column: str, delimiter: str) -> Summary:
-        return Summary(self.rows, self.written, dict(self.removed), dict(self.customer), self.duplicates,
-                       len(self.bad_lines), tuple(self.bad_lines), tuple(self.first_bad), dict(self.reasons),
+        return Summary(self.rows, self.written, MappingProxyType(dict(self.removed)),
+                       MappingProxyType(dict(self.customer)), self.duplicates, len(self.bad_lines),
+                       tuple(self.bad_lines), tuple(self.first_bad), MappingProxyType(dict(self.reasons)),
                        self.blank, column, delimiter)
 
 
