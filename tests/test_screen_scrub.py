@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from manverify import cli, tn
 from manverify.errors import UsageError
@@ -104,12 +105,25 @@ def test_numbers_are_read_as_tn_canonical_reads_them():
 @pytest.mark.parametrize("text, why", [
     ("", "no number"), ("  ", "no number"), ("abc", "not a telephone number"), ("06 12 34 56 7x", "not a telephone"),
     ("612345678", "9 digits without a leading 0 or +"), ("12345", "too short"), ("+33 06 12 34 56 78", "+33 followed by 0"),
-    ("*31#0612345678", "digits only"), ("0612345678901234567", "more than 15 digits"),
+    ("*31#0612345678", "digits only"), ("06 12 34 56 78 90", "neither a national number"), ("0612345678901234567", "more than 15 digits"),
 ])
 def test_what_is_not_a_callable_number_is_a_bad_row(text, why):
     keys, bad = sc.number_keys(["0612345678", text])
     assert keys[0] != 0 and keys[1] == 0
     assert len(bad) == 1 and bad[0][0] == 1 and why in bad[0][1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789+ .-()/[]\t#*x:;@\u00a0\r\n", max_size=22), min_size=1, max_size=6))
+def test_a_number_is_what_tn_canonical_reads_or_a_bad_row_never_another_number(texts):
+    keys, bad = sc.number_keys(texts)
+    bad = dict(bad)
+    for i, text in enumerate(texts):
+        if i in bad:
+            assert keys[i] == 0
+            continue
+        digits = tn.canonical(sc._TRUNK.sub(r"\1", text))  # noqa: SLF001 - the "(0)" rule
+        assert sc.digits_of(keys[i]) == digits and len(digits) >= sc.MIN_DIGITS and digits[0] != "0"
 
 
 def test_bad_rows_are_reported_with_their_line_numbers_and_never_written(tmp_path):

@@ -272,6 +272,9 @@ def _implausible(keys: np.ndarray, texts: Sequence[str]) -> List[Tuple[int, str]
         elif not _INTERNATIONAL.match(texts[i]):
             out.append((i, f"{size} digits without a leading 0 or +: a national number missing its 0? "
                            f"{texts[i][:64]!r}"))
+    zero = np.flatnonzero((keys != 0) & (length >= MIN_BARE) & (value < _POW10[np.maximum(length - 1, 0).astype(np.intp)]))
+    out.extend((i, f"neither a national number (0 and 9 digits) nor an international one: {texts[i][:64]!r}")
+               for i in zero.tolist())
     head = length >= 4
     trunk = np.flatnonzero(head & (value // _POW10[np.where(head, length - 3, 0).astype(np.intp)] == 330))
     out.extend((i, f"+33 followed by 0 (dial +33 6..., not +33 06...): {texts[i][:64]!r}") for i in trunk.tolist())
