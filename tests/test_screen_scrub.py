@@ -104,8 +104,9 @@ def test_numbers_are_read_as_tn_canonical_reads_them():
 
 @pytest.mark.parametrize("text, why", [
     ("", "no number"), ("  ", "no number"), ("abc", "not a telephone number"), ("06 12 34 56 7x", "not a telephone"),
-    ("612345678", "9 digits without a leading 0 or +"), ("12345", "too short"), ("+33 06 12 34 56 78", "+33 followed by 0"),
-    ("*31#0612345678", "digits only"), ("06 12 34 56 78 90", "neither a national number"), ("0612345678901234567", "more than 15 digits"),
+    ("612345678", "9 digits without a leading 0 or +"), ("12345", "too short"),
+    ("+33 06 12 34 56 78", "+33 followed by 0"), ("*31#0612345678", "digits only"),
+    ("06 12 34 56 78 90", "neither a national number"), ("0612345678901234567", "more than 15 digits"),
 ])
 def test_what_is_not_a_callable_number_is_a_bad_row(text, why):
     keys, bad = sc.number_keys(["0612345678", text])

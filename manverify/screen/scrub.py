@@ -274,7 +274,8 @@ def _implausible(keys: np.ndarray, texts: Sequence[str]) -> List[Tuple[int, str]
         elif not _INTERNATIONAL.match(texts[i]):
             out.append((i, f"{size} digits without a leading 0 or +: a national number missing its 0? "
                            f"{texts[i][:64]!r}"))
-    zero = np.flatnonzero((keys != 0) & (length >= MIN_BARE) & (value < _POW10[np.maximum(length - 1, 0).astype(np.intp)]))
+    lead = _POW10[np.maximum(length - 1, 0).astype(np.intp)]  # the smallest number of that length
+    zero = np.flatnonzero((keys != 0) & (length >= MIN_BARE) & (value < lead))
     out.extend((i, f"neither a national number (0 and 9 digits) nor an international one: {texts[i][:64]!r}")
                for i in zero.tolist())
     head = length >= 4
@@ -395,7 +396,8 @@ class _Run:
                 elif len(r) != ncols:
                     why[i] = f"wrong number of fields: {len(r)}, the header has {ncols}"
         pick = operator.itemgetter(col)
-        keys, bad = number_keys(list(map(pick, rows)) if len(good) == len(rows) else [rows[i][col] for i in good.tolist()])
+        texts = list(map(pick, rows)) if len(good) == len(rows) else [rows[i][col] for i in good.tolist()]
+        keys, bad = number_keys(texts)
         for j, text in bad:
             why[int(good[j])] = text
         ok = keys != 0
