@@ -217,6 +217,7 @@ def test_cli_writes_the_callable_rows_and_a_json_summary(tmp_path):
     assert s["rows"] == 3 and s["written"] == 1
     assert s["removed"] == {"opposition": 1, "by_file": {"opp.txt": 1}, "customer": {}, "duplicates": 1}
     assert s["bad"] == {"count": 0, "by_reason": {}, "lines": [], "first": []}
+    assert s["opposition_files"] == {"opp.txt": {"numbers": 1, "prefixes": 0, "ranges": 0, "expired": 0, "lines": 1}}
     assert b"3 rows: 1 written; removed: opposition 1 (opp.txt: 1), duplicates 1" in p.stderr
 
 

@@ -336,6 +336,7 @@ class Summary(NamedTuple):
     blank_lines: int
     column: str
     delimiter: str
+    files: Mapping[str, Mapping[str, int]]  # per opposition file: numbers, prefixes, ranges, expired, lines
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -345,6 +346,7 @@ class Summary(NamedTuple):
             "bad": {"count": self.bad, "by_reason": dict(self.bad_reasons), "lines": list(self.bad_lines),
                     "first": [{"line": line, "error": why} for line, why in self.first_bad]},
             "blank_lines": self.blank_lines, "column": self.column, "delimiter": self.delimiter,
+            "opposition_files": {p: dict(c) for p, c in self.files.items()},
         }
 
     def text(self) -> str:
@@ -471,7 +473,8 @@ class _Run:
         return Summary(self.rows, self.written, MappingProxyType(dict(self.removed)),
                        MappingProxyType(dict(self.customer)), self.duplicates, len(self.bad_lines),
                        tuple(self.bad_lines), tuple(self.first_bad), MappingProxyType(dict(self.reasons)),
-                       self.blank, column, delimiter)
+                       self.blank, column, delimiter,
+                       MappingProxyType({f.path: MappingProxyType(dict(f.counts)) for f in self.files}))
 
 
 def _records(reader, n: int) -> list:
