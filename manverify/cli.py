@@ -1,4 +1,4 @@
-"""The `manverify` command: demo, verify, report, sign, serve, scrub, bench."""
+"""The `manverify` command: demo, verify, screen, report, sign, serve, scrub, bench."""
 from __future__ import annotations
 
 import argparse
@@ -100,7 +100,17 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the full result as JSON")
     v.set_defaults(func=_verify)
 
-    r = sub.add_parser("report", help="calls, pass rate and failures per originating operator")
+    sc = sub.add_parser("screen", help="screen a JSONL batch of calls (manverify.screen)")
+    sc.add_argument("--batch", metavar="FILE", required=True,
+                    help="JSONL file (- for stdin), one call per line: orig, dest, now, entry, partner, "
+                         "verstat, attest, id")
+    sc.add_argument("--config", metavar="FILE", required=True,
+                    help="JSON: the screening mapping, or a configuration holding it under \"screening\"")
+    sc.add_argument("--now", type=float, help="screen lines without \"now\" as of this epoch time")
+    sc.set_defaults(func=_screen)
+
+    r = sub.add_parser("report", help="calls, pass rate and failures per originating operator; "
+                                      "per screening rule for screening decisions")
     r.add_argument("file", metavar="RESULTS.jsonl",
                    help="decision records, e.g. the output of verify --batch (- for stdin)")
     r.add_argument("--html", metavar="OUT.html", help="also write a self-contained page with a chart")
@@ -118,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_sign)
 
     sv = sub.add_parser("serve", help="the STI verification/signing service for SBCs (HTTP)")
-    sv.add_argument("--config", metavar="FILE", help="the JSON configuration (keys: README, Serving SBCs)")
+    sv.add_argument("--config", metavar="FILE", help="the JSON configuration (keys: docs/serving.md)")
     sv.add_argument("--lab-config", metavar="DIR",
                     help="write a lab PKI and its configuration into DIR, print how to start it, exit")
     sv.set_defaults(func=_serve)
@@ -182,14 +192,16 @@ def _verify(args) -> int:
         return _verify_batch(verifier, args)
     if args.orig is None or args.dest is None:
         raise UsageError("--orig and --dest are required (or use --batch)")
+    from .report import shown  # the detail may quote call data: printed escaped
+
     r = verifier.verify(args.identity or None, orig=args.orig, dest=args.dest, date=args.date,
                         now=args.now)
     if args.json:
         print(json.dumps(r.to_dict(), indent=2))
     elif r.ok:
-        print(f"pass  attest={r.attest} spc={r.spc} verstat={r.verstat}  {r.detail}")
+        print(f"pass  attest={r.attest} spc={r.spc} verstat={r.verstat}  {shown(r.detail)}")
     else:
-        print(f"FAIL  {r.sip_code} {r.reason}  verstat={r.verstat}  {r.detail}")
+        print(f"FAIL  {r.sip_code} {r.reason}  verstat={r.verstat}  {shown(r.detail)}")
     return EXIT_OK if r.ok else EXIT_FAILED
 
 
@@ -204,6 +216,20 @@ def _verify_batch(verifier, args) -> int:
     with stream:
         ok = batch.run(verifier, stream, sys.stdout, sys.stderr, progress=sys.stderr.isatty(),
                        default_now=args.now)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _screen(args) -> int:
+    from .screen import batch
+
+    screen = batch.load(args.config)
+    try:
+        stream = sys.stdin.buffer if args.batch == "-" else open(args.batch, "rb")
+        with stream:
+            ok = batch.run(screen, stream, sys.stdout, sys.stderr, progress=sys.stderr.isatty(),
+                           default_now=args.now)
+    finally:
+        screen.close()
     return EXIT_OK if ok else EXIT_FAILED
 
 

@@ -18,6 +18,15 @@ bumps Verifier.stats()' plain counters; a background thread (manverify.ticker) w
 increase since the last pass into prometheus_client's values about once a second, and once more
 at exit. A reload that swaps a Verifier's certificate store starts that store's counters at zero:
 the export adds per store, so its totals keep growing.
+
+Screening (manverify.screen) is exported the same way for every Screen given to track_screen()
+(the Kamailio integration and `manverify serve` do it): its stats() counters, as
+manverify_screening_decisions_total{action}, manverify_screening_rules_total{rule, outcome}
+(outcome: the rule's action, or "reported" when it only reported), manverify_screening_degraded_total
+(calls screened on local counters because the shared store was down or slow),
+manverify_screening_errors_total (calls let through unscreened by a fault of screening's own) and
+manverify_screening_reloads_total{data, outcome} (data "lists" or "majnum"; outcome "applied" or
+"refused": a refused file keeps the data in use).
 """
 from __future__ import annotations
 
@@ -44,6 +53,14 @@ CERT_EVENTS = ("hits", "misses", "negative_hits", "loads", "fetches", "fetch_err
 
 _lock = threading.Lock()
 _metrics: Optional["_Metrics"] = None
+# Every Screen to export, weakly: an export never keeps a Screen alive.
+_screens: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def track_screen(screen) -> None:
+    """Export this Screen's counters (manverify.screen.Screen) from now on; works without
+    prometheus_client (nothing is exported until register())."""
+    _screens.add(screen)
 
 
 def _require() -> None:
@@ -73,6 +90,18 @@ class _Metrics:
         self.skipped_anchors = Gauge("manverify_skipped_trust_anchors",
                                      "Configured trust anchors that could not be used",
                                      multiprocess_mode="mostrecent", **kw)
+        self.screen_decisions = Counter("manverify_screening_decisions", "Screened calls by the action taken",
+                                        ("action",), **kw)
+        self.screen_rules = Counter("manverify_screening_rules",
+                                    "Screening rules that fired, by rule id and outcome (its action, or reported)",
+                                    ("rule", "outcome"), **kw)
+        self.screen_degraded = Counter("manverify_screening_degraded",
+                                       "Calls screened on local counters: the shared store was down or slow", **kw)
+        self.screen_errors = Counter("manverify_screening_errors",
+                                     "Calls let through unscreened by a fault of screening's own", **kw)
+        self.screen_reloads = Counter("manverify_screening_reloads",
+                                      "Screening data reloads (lists, MAJNUM file), applied or refused",
+                                      ("data", "outcome"), **kw)
         self._seen: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # counted object -> last totals
         self._flush_lock = threading.Lock()
 
@@ -91,6 +120,8 @@ class _Metrics:
             for issuer, age in ages.items():
                 self.crl_age.labels(issuer).set(age)
             self.skipped_anchors.set(skipped)
+            for screen in list(_screens):
+                self._screening(screen)
 
     def _delta(self, obj, totals: Dict) -> Dict:
         last = self._seen.get(obj, {})
@@ -105,6 +136,31 @@ class _Metrics:
             if code is not None:
                 self.failures.labels(key[3]).inc(n)
                 self.spc_failures.labels(spc or stats.NONE).inc(n)
+
+    def _screening(self, screen) -> None:
+        st = screen.stats()
+        totals: Dict = {("action", a): n for a, n in st["by_action"].items()}
+        totals.update((("rule", r, o), n) for r, outcomes in st["by_rule"].items() for o, n in outcomes.items())
+        totals[("degraded",)] = st["degraded"]
+        totals[("error",)] = st["errors"]
+        for what, r in st["reloads"].items():  # the list files' watches
+            data = "lists" if "list" in what else what
+            totals[("reload", data, "applied")] = totals.get(("reload", data, "applied"), 0) + r["reloads"]
+            totals[("reload", data, "refused")] = totals.get(("reload", data, "refused"), 0) + r["failures"]
+        if "majnum" in st:  # the first table counts among its loads: a reload is every later one
+            totals[("reload", "majnum", "applied")] = st["majnum"]["loads"] - 1
+            totals[("reload", "majnum", "refused")] = st["majnum"]["refusals"]
+        for key, n in self._delta(screen, totals).items():
+            if key[0] == "action":
+                self.screen_decisions.labels(key[1]).inc(n)
+            elif key[0] == "rule":
+                self.screen_rules.labels(key[1], key[2]).inc(n)
+            elif key[0] == "degraded":
+                self.screen_degraded.inc(n)
+            elif key[0] == "error":
+                self.screen_errors.inc(n)
+            else:
+                self.screen_reloads.labels(key[1], key[2]).inc(n)
 
     def _certs(self, store, certs: Dict) -> None:
         totals = {("event", e): certs.get(e, 0) for e in CERT_EVENTS}

@@ -29,10 +29,13 @@ would reject, the call continues with verstat and a Reason header naming the fai
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import FrozenSet, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, FrozenSet, NamedTuple, Optional, Tuple
 
 from .errors import ConfigError
 from .result import FAILED, NOT_VALIDATED, PASSED, REASONS, Result
+
+if TYPE_CHECKING:  # the screening package is imported only by those who screen
+    from .screen.decision import ScreenDecision
 
 ROLES = ("terminating", "monitoring", "transit")
 ENTRIES = ("national", "international")
@@ -70,6 +73,10 @@ class Decision(NamedTuple):
     # (name, value) pairs to add.
     remove_headers: Tuple[str, ...] = ()
     add_headers: Tuple[Tuple[str, str], ...] = ()
+    # Screening (manverify.sip.check(..., screen=)) of a call the policy let continue: its
+    # decision, and where a diverted call goes instead of its destination.
+    screening: Optional["ScreenDecision"] = None
+    divert_to: Optional[str] = None
 
     @property
     def reject(self) -> bool:
@@ -80,6 +87,7 @@ class Decision(NamedTuple):
         d["result"] = self.result.to_dict() if self.result is not None else None
         d["remove_headers"] = list(self.remove_headers)
         d["add_headers"] = [list(h) for h in self.add_headers]
+        d["screening"] = self.screening.to_dict() if self.screening is not None else None
         return d
 
 

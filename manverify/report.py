@@ -12,6 +12,9 @@ counts for the operator whose SPC other calls of the same input showed behind th
 failing that under `x5u:<URL>` (the partner serving that certificate). A call with no readable
 PASSporT at all (no Identity header, a token that cannot be decoded) names no one: it counts under
 `unknown`.
+
+Screening decisions (manverify.screen: `manverify screen --batch`'s records) are counted per rule
+instead (manverify.screen.report), in a table of their own.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Tuple
 
 from .errors import UsageError
 from .result import REASONS
+from .screen import report as screen_report
 
 UNKNOWN = "unknown"
 X5U = "x5u:"
@@ -80,6 +84,7 @@ class Tally:
         self.calls = 0
         self.unread: List[int] = []  # lines the batch could not read (its error records)
         self.skipped: List[int] = []  # input lines that are no decision record
+        self.screening = screen_report.ScreeningTally()  # screening decisions, per rule
 
     def add_line(self, lineno: int, raw: bytes) -> None:
         if not raw.strip():
@@ -91,7 +96,7 @@ class Tally:
             return
         if isinstance(rec, dict) and "error" in rec and "ok" not in rec:
             self.unread.append(rec.get("line") if isinstance(rec.get("line"), int) else lineno)
-        elif not self.add(rec):
+        elif not self.add(rec) and not self.screening.add(rec):
             self.skipped.append(lineno)
 
     def add(self, rec: Any) -> bool:
@@ -165,7 +170,10 @@ def attest_text(row: Row) -> str:
 
 
 def table(tally: Tally) -> str:
-    """The plain-text report: one line per operator, worst first, then the total."""
+    """The plain-text report: one line per operator, worst first, then the total; the per-rule
+    table of screening decisions after it (alone when the input holds only those)."""
+    if tally.screening.calls and not tally.calls:
+        return "\n".join(screen_report.lines(tally.screening) + _notes(tally)) + "\n"
     rows = [r._replace(operator=shown(r.operator)) for r in tally.rows() + [tally.total()]]
     width = max(len("operator"), *(len(r.operator) for r in rows))
     fail_width = max(len("failures by code"), *(len(failures_text(r)) for r in rows))
@@ -177,6 +185,8 @@ def table(tally: Tally) -> str:
             lines.append("-" * len(head))
         lines.append(f"{r.operator:{width}s} {r.calls:7d} {r.passed:7d} {100 * r.pass_rate:8.1f}%  "
                      f"{failures_text(r):{fail_width}s}  {attest_text(r)}")
+    if tally.screening.calls:
+        lines += [""] + screen_report.lines(tally.screening)
     lines.extend(_notes(tally))
     return "\n".join(lines) + "\n"
 
@@ -279,6 +289,8 @@ def html_page(tally: Tally, source: str) -> str:
                     f"<td class=n>{100 * r.pass_rate:.1f}%</td><td>{e(failures_text(r))}</td>"
                     f"<td>{e(attest_text(r))}</td></tr>")
     body.append("</tbody></table>")
+    if tally.screening.calls:
+        body.append(screen_report.html_table(tally.screening))
     body.append("<p class=note>An operator is the SPC of the signer's certificate. A call without one "
                 "(it failed before its certificate was accepted) counts for the SPC seen behind the same "
                 "x5u URL, else under <code>x5u:URL</code>; a call with no readable PASSporT counts under "

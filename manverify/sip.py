@@ -30,7 +30,7 @@ from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tup
 from . import tn
 from .checks import MAX_HEADERS, check_form, numbers_to_check
 from .errors import UsageError
-from .policy import Decision, Policy
+from .policy import REJECT, Decision, Policy
 from .result import Result
 
 MAX_HEADER_BLOCK = 256 * 1024  # bytes of header text read; a UDP SIP message is at most 64 KiB
@@ -292,10 +292,15 @@ def check(
     entry: str = "national",
     ruri: Optional[str] = None,
     now: Optional[float] = None,
+    screen: Any = None,
+    partner: Optional[str] = None,
 ) -> Decision:
     """Verify one request and apply the policy. The returned Decision carries the header edits
     for a relayed request (remove_headers, then add_headers): P-Asserted-Identity with `verstat`,
-    a Reason header in monitoring mode, Privacy: id when the number is to be masked."""
+    a Reason header in monitoring mode, Privacy: id when the number is to be masked.
+
+    With `screen` (a manverify.screen.Screen), a call the policy lets continue is then screened
+    (`partner`: the interconnect partner it came from, for per-partner lists); see _screened()."""
     policy = policy or _DEFAULT_POLICY
     req = parse(request, ruri=ruri)
     pai_numbers = [_number(v) for v in req.pai]
@@ -305,7 +310,34 @@ def check(
     decision = policy.decide(result, entry=entry, calling=calling, bypass=req.bypass)
     if decision.reject:
         return decision
-    return _with_edits(decision, req, pai_numbers, calling)
+    decision = _with_edits(decision, req, pai_numbers, calling)
+    if screen is not None:
+        decision = _screened(decision, screen, req, calling, entry, partner, now)
+    return decision
+
+
+def _screened(d: Decision, screen: Any, req: Request, calling: Optional[str], entry: str,
+              partner: Optional[str], now: Optional[float]) -> Decision:
+    """A continuing call's Decision after screening (SCREENING.md, "Decision"): reject answers the
+    screening code (608 unless configured 603) with a Reason header naming the rules; tag adds the
+    `screen.tag_header` header with the label; mask withholds the number as the policy's mask
+    does; divert sends the call to `divert_to`; allow (and report-only) changes nothing but the
+    record. Screen.check never raises for call data: it fails open on its own faults."""
+    dest = _first_number((req.to,), 20) or _first_number((req.ruri,), 20)  # called_candidates' first
+    s = screen.check(orig=calling, dest=dest, now=now, entry=entry, partner=partner, result=d.result)
+    if s.action == "reject":
+        return d._replace(action=REJECT, code=s.code, reason=s.reason, verstat=None,
+                          reason_header=s.reason_header(), mask=False, rule="screening",
+                          remove_headers=(), add_headers=(), screening=s)
+    if s.action == "tag":
+        label = s.label or " ".join(s.acted)
+        return d._replace(add_headers=d.add_headers + ((screen.tag_header, label),), screening=s)
+    if s.action == "mask" and not d.mask:
+        return d._replace(mask=True, remove_headers=d.remove_headers + ("Privacy",),
+                          add_headers=d.add_headers + (("Privacy", "id"),), screening=s)
+    if s.action == "divert":
+        return d._replace(rule="screening", divert_to=s.divert_to, screening=s)
+    return d._replace(screening=s)
 
 
 def _verify(req: Request, pai_numbers: List[Optional[str]], verifier, policy: Policy,
@@ -442,9 +474,10 @@ def _with_edits(d: Decision, req: Request, pai_numbers: List[Optional[str]], cal
     if d.mask:
         remove.append("Privacy")
         add.append(("Privacy", "id"))
-    # remove_headers and add_headers are Decision's last fields (tests/test_sip.py checks it):
-    # rebuilding the tuple costs a third of _replace() on the per-call path.
-    return _new_tuple(Decision, d[:-2] + (tuple(remove), tuple(add)))
+    # remove_headers and add_headers are next to each other in Decision (tests/test_sip.py checks
+    # it): rebuilding the tuple costs a third of _replace() on the per-call path.
+    return _new_tuple(Decision, d[:_EDITS] + (tuple(remove), tuple(add)) + d[_EDITS + 2:])
 
 
 _new_tuple = tuple.__new__
+_EDITS = Decision._fields.index("remove_headers")

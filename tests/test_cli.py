@@ -98,3 +98,4 @@ def test_bench_passes_its_own_options(monkeypatch, capsys):
     assert seen == [["--json", "--rounds", "3"], []]
     with pytest.raises(SystemExit):
         main(["demo", "--rounds", "3"])  # other commands still refuse unknown options
+

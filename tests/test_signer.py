@@ -48,3 +48,16 @@ def test_without_iat_the_clock_dates_the_token(lab):
 def test_bad_window_settings_are_config_errors(lab, options):
     with pytest.raises(ConfigError):
         Signer(lab.signer.key_pem, lab.x5u, **options)
+
+
+def test_the_service_signer_takes_the_configured_window(lab, tmp_path):
+    """manverify serve signs within the verifier's max_age, not a fixed 60 s: a service configured
+    for 300 s accepts an iat 200 s off, as its own verifier would."""
+    from manverify.serve.settings import build_signer
+
+    (tmp_path / "key.pem").write_bytes(lab.signer.key_pem)
+    section = {"key": str(tmp_path / "key.pem"), "x5u": lab.x5u}
+    now = int(time.time())
+    assert build_signer(section, 300).sign("0612345678", "0198765432", iat=now - 200)
+    with pytest.raises(UsageError, match="freshness window"):
+        build_signer(section).sign("0612345678", "0198765432", iat=now - 200)

@@ -203,11 +203,16 @@ def test_never_raises_on_damaged_real_requests(verifier, good, cut, junk):
     assert d.action in ("continue", "reject")
 
 
-def test_decision_edits_are_its_last_fields():
-    """sip._with_edits rebuilds a Decision by position: these must stay its last two fields."""
+def test_decision_edits_are_next_to_each_other():
+    """sip._with_edits rebuilds a Decision by position: the two edit fields must stay adjacent,
+    and every field after them (screening's, added later) keeps its value."""
     from manverify.policy import Decision
 
-    assert Decision._fields[-2:] == ("remove_headers", "add_headers")
+    i = Decision._fields.index("remove_headers")
+    assert Decision._fields[i:i + 2] == ("remove_headers", "add_headers")
+    d = Decision("continue", None, "", "TN-Validation-Passed", screening="s", divert_to="sip:x")
+    e = sip._with_edits(d, sip.parse([PAI]), [ORIG[1:]], ORIG[1:])
+    assert e.remove_headers == ("P-Asserted-Identity",) and (e.screening, e.divert_to) == ("s", "sip:x")
 
 
 # ---------------------------------------------------------------------- verstat per identity

@@ -32,6 +32,16 @@ certificates, crls, cache_dir, max_age, allow_http, profile, verifier_options, p
                     serves the sum of every worker. A worker writes its counts out at its first
                     INVITE a second or more after the last write (an idle worker holds its last
                     second's counts until its next call).
+  screening         screen the calls the policy lets continue (manverify.screen): the mapping
+                    Screen.from_dict() takes, file names relative to the JSON file's folder. Each
+                    worker builds its own Screen after fork (its own Redis connections); a call it
+                    rejects gets the screening code (608) with a Reason header naming the rules, a
+                    tagged call the tag header, a masked one Privacy: id, a diverted one is
+                    relayed to screening.divert_to. Lists and the MAJNUM file reload on change;
+                    a change to the `screening` mapping itself builds a new Screen (local
+                    counters start again from zero; shared ones in Redis do not).
+  partners          {"partner name": ["address or network", ...]}: the interconnect partner a
+                    call comes from ($si), for screening's per-partner lists
 
 The handler never raises into Kamailio: an internal error answers 500 and is logged with the
 traceback; an INVITE is never dropped silently.
@@ -56,7 +66,7 @@ from ..config import watched_files as _watched_files
 from ..reload import Watch
 
 _OWN = {"entry", "international_sources", "next_hop", "venv", "log_decisions", "log_level", "reload", "metrics",
-        "mode"}
+        "mode", "screening", "partners"}
 RELOAD_INTERVAL = 1.0  # seconds between two looks at the configuration files, per worker
 __all__ = ["KemiApp", "KSRLogHandler", "build_verifier", "from_environment", "load_config"]
 
@@ -72,6 +82,34 @@ class _Setup(NamedTuple):
     log_decisions: bool
     log_level: int
     verifier: Any = None  # built in each worker, never in Kamailio's main process
+    partners: Tuple[Tuple[Any, str], ...] = ()  # (network, partner name), in configuration order
+    screen: Any = None  # manverify.screen.Screen, built in each worker like the verifier
+
+
+def _partners(value: Any) -> Tuple[Tuple[Any, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ConfigError('partners must map a partner name to its addresses: {"name": ["192.0.2.0/24"]}')
+    out = []
+    for name, nets in value.items():
+        if isinstance(nets, str) or not isinstance(nets, (list, tuple)):
+            raise ConfigError(f"partners.{name} must be a list of addresses or networks")
+        try:
+            out.extend((ipaddress.ip_network(n, strict=False), name) for n in nets)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"partners.{name}: {e}") from None
+    return tuple(out)
+
+
+def build_screen(config: Mapping[str, Any], base: "str | os.PathLike" = ".", reload: bool = True):
+    """The Screen the configuration's `screening` mapping describes (None without one); files
+    named in it are read relative to `base`, the JSON file's folder."""
+    if config.get("screening") is None:
+        return None
+    from ..screen.engine import Screen  # only those who screen need its dependencies
+
+    return Screen.from_dict(config["screening"], base, reload=reload)
 
 
 def _setup(config: Mapping[str, Any]) -> _Setup:
@@ -95,7 +133,8 @@ def _setup(config: Mapping[str, Any]) -> _Setup:
             import prometheus_client  # noqa: F401
         except ImportError:
             raise ConfigError("metrics needs prometheus_client: install manverify[metrics] in the venv") from None
-    return _Setup(dict(config), policy, entry, international, next_hop, bool(config.get("log_decisions", False)), level)
+    return _Setup(dict(config), policy, entry, international, next_hop, bool(config.get("log_decisions", False)), level,
+                  partners=_partners(config.get("partners")))
 
 
 class KSRLogHandler(logging.Handler):
@@ -144,7 +183,7 @@ class KemiApp:
     mode = "relay"  # the configuration's "mode" this class serves
 
     def __init__(self, config: Mapping[str, Any], ksr: Any = None, verifier_factory=build_verifier,
-                 path: Optional[str] = None):
+                 path: Optional[str] = None, screen_factory=build_screen):
         self._setup = _setup(config)
         self._check_mode(self._setup.config)
         self.path = path
@@ -154,9 +193,15 @@ class KemiApp:
         self._watch: Optional[Watch] = None
         self._next_look = 0.0
         self._log: Optional[KSRLogHandler] = None
-        # Fail at start-up (in Kamailio's main process) on a bad trust configuration, rather than
-        # in every worker on the first call. No thread starts here: Kamailio forks after this.
+        self._screen_factory = screen_factory
+        self._base = os.path.dirname(os.path.abspath(path)) if path is not None else "."
+        # Fail at start-up (in Kamailio's main process) on a bad trust or screening configuration,
+        # rather than in every worker on the first call. No thread starts here (the screen does
+        # not watch its files, and is closed): Kamailio forks after this.
         verifier_factory(self._setup.config)
+        screen = screen_factory(self._setup.config, self._base, reload=False)
+        if screen is not None:
+            screen.close()
 
     def _check_mode(self, config: Mapping[str, Any]) -> None:
         """A configuration written for the other mode is refused, never served the wrong way."""
@@ -197,8 +242,8 @@ class KemiApp:
     def verify_invite(self, msg: Any) -> int:
         """For native kamailio.cfg routing (examples/kamailio/kamailio-native.cfg):
         `if (!python_exec("verify_invite")) exit;` on initial INVITEs only, so ACK, BYE and
-        replies never enter Python. Returns 1 to relay (header edits applied), -1 when a reply
-        was sent (the rejection, or 500 on an internal error)."""
+        replies never enter Python. Returns 1 to relay (header edits applied; $du set when screening
+        diverts the call), -1 when a reply was sent (the rejection, or 500 on an internal error)."""
         ksr = self.ksr
         try:
             return 1 if self._decide(ksr) else -1
@@ -232,7 +277,8 @@ class KemiApp:
 
     def _start_worker(self) -> None:
         setup = self._setup
-        self._setup = setup._replace(verifier=self._factory(setup.config))
+        self._setup = setup._replace(verifier=self._factory(setup.config),
+                                     screen=self._screen_factory(setup.config, self._base))
         self._pid = os.getpid()
         root = logging.getLogger("manverify")
         if self._log is not None:
@@ -249,6 +295,8 @@ class KemiApp:
             from .. import metrics
 
             metrics.register()
+            if self._setup.screen is not None:
+                metrics.track_screen(self._setup.screen)
         self._watch = None
         if self.path is not None and setup.config.get("reload", True):
             self._watch = Watch(_watched_files(self.path, setup.config), self._reread, self._use,
@@ -265,6 +313,9 @@ class KemiApp:
         self._next_look = time.monotonic() + RELOAD_INTERVAL
         if self._watch is not None:
             self._watch.check()
+        # The screen's list and MAJNUM watches, here too: the ticker thread seldom gets the GIL.
+        if self._setup.screen is not None:
+            self._setup.screen.look()
         if self._log is not None:
             self._log.drain()
         if self._setup.config.get("metrics"):
@@ -277,6 +328,8 @@ class KemiApp:
         new = _setup(config)
         self._check_mode(config)
         old = self._setup
+        same_screen = config.get("screening") == old.config.get("screening")
+        new = new._replace(screen=old.screen if same_screen else self._screen_factory(new.config, self._base))
         if same_verifier(config, old.config) and set(self._watch.changed) <= {self._watch.paths[0]}:  # only the JSON, not the trust
             return new._replace(verifier=old.verifier)
         return new._replace(verifier=self._factory(new.config))
@@ -292,6 +345,15 @@ class KemiApp:
             from .. import metrics
 
             metrics.flush()  # the old Verifier's last counts, before it goes
+        if new.screen is not old.screen:
+            if new.config.get("metrics"):
+                from .. import metrics
+
+                metrics.flush()  # the old Screen's last counts, before it goes
+                if new.screen is not None:
+                    metrics.track_screen(new.screen)
+            if old.screen is not None:
+                old.screen.close()
 
     def entry_for(self, source: Optional[str], setup: Optional[_Setup] = None) -> str:
         s = setup or self._setup
@@ -304,30 +366,50 @@ class KemiApp:
                 return "international"
         return s.entry
 
+    @staticmethod
+    def partner_for(source: Optional[str], setup: _Setup) -> Optional[str]:
+        """The partner whose addresses hold the call's source address, if any."""
+        if setup.partners and source:
+            try:
+                addr = ipaddress.ip_address(source.strip("[]"))
+            except ValueError:
+                return None
+            for net, name in setup.partners:
+                if addr in net:
+                    return name
+        return None
+
     def _route(self, ksr) -> int:
         # ACKs to this proxy's own replies are absorbed by sl/tm before or inside t_relay; the
         # other requests (ACK to 2xx, CANCEL, in-dialog) are relayed unchanged.
         method = ksr.pv.get("$rm")
+        decision = None
         if method == "INVITE" and not ksr.pv.get("$tt"):
             if ksr.tmx.t_precheck_trans() > 0:  # a retransmission of an INVITE being handled
                 ksr.tm.t_check_trans()
                 return 1
-            if not self._decide(ksr):
+            decision = self._decide(ksr)
+            if decision is None:
                 return 1
-        self._relay(ksr)
+        self._relay(ksr, divert=decision is not None and decision.divert_to is not None)
         return 1
 
-    def _decide(self, ksr) -> bool:
-        """Verify the current INVITE; reply and return False, or apply the edits and return True."""
+    def _decide(self, ksr):
+        """Verify the current INVITE; reply and return None, or apply the edits and return the
+        Decision (a call screening diverts gets its destination, $du, set here)."""
         decision = self._decision(ksr)
         if decision.reject:
+            if decision.reason_header:  # screening names its rules (RFC 3326 Reason)
+                ksr.hdr.append_to_reply(f"Reason: {decision.reason_header}\r\n")
             ksr.sl.sl_send_reply(decision.code, decision.reason)
-            return False
+            return None
         for name in decision.remove_headers:
             ksr.hdr.remove(name)
         for name, value in decision.add_headers:
             ksr.hdr.append(f"{name}: {value}\r\n")
-        return True
+        if decision.divert_to:
+            ksr.pv.sets("$du", decision.divert_to)
+        return decision
 
     def _decision(self, ksr):
         """manverify.sip.check() on the current INVITE, with this worker's configuration."""
@@ -336,11 +418,15 @@ class KemiApp:
         verifier = self.verifier()
         s = self._setup
         raw = self._message(ksr)
-        decision = sip.check(raw, verifier, s.policy, entry=self.entry_for(ksr.pv.get("$si"), s))
+        source = ksr.pv.get("$si")
+        decision = sip.check(raw, verifier, s.policy, entry=self.entry_for(source, s), screen=s.screen,
+                             partner=self.partner_for(source, s))
         if s.log_decisions:
-            ksr.info("manverify: %s %s %s rule=%s verstat=%s detail=%s\n" % (
+            screened = decision.screening
+            ksr.info("manverify: %s %s %s rule=%s verstat=%s detail=%s%s\n" % (
                 ksr.pv.get("$ci"), decision.action, decision.code or "", decision.rule,
-                decision.verstat, decision.detail))
+                decision.verstat, decision.detail,
+                "" if screened is None else f" screening={screened.action}:{','.join(screened.rules) or '-'}"))
         return decision
 
     @staticmethod
@@ -352,9 +438,9 @@ class KemiApp:
         except UnicodeDecodeError:
             return bytes.fromhex(ksr.pv.get("$(mb{s.encode.hexa})") or "")
 
-    def _relay(self, ksr) -> None:
+    def _relay(self, ksr, divert: bool = False) -> None:
         next_hop = self._setup.next_hop
-        if next_hop:
+        if next_hop and not divert:
             ksr.pv.sets("$du", next_hop)
         if ksr.tm.t_relay() < 0:
             ksr.sl.sl_reply_error()

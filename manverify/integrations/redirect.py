@@ -90,9 +90,10 @@ def redirect_reply(decision: Decision, target: Optional[str], policy: Policy) ->
     Request-URI. Never raises for what came with the request: a value that cannot be sent safely
     makes the reply a 400 (a 416 for a target that is not a sip/sips URI, a 414 for one too long
     for a Contact)."""
-    if decision.reject:
-        return Reply(decision.code, decision.reason, (("Reason", policy.reason_header(decision.code)),))
-    target = (target or "").strip()
+    if decision.reject:  # screening's rejection names its rules in its own Reason header
+        return Reply(decision.code, decision.reason,
+                     (("Reason", decision.reason_header or policy.reason_header(decision.code)),))
+    target = (decision.divert_to or target or "").strip()  # a diverted call goes where screening says
     scheme = _SCHEME.match(target)
     if scheme is None or scheme.group(1).lower() not in ("sip", "sips"):
         return Reply(416, "Unsupported URI Scheme")

@@ -25,20 +25,23 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .. import reload as reload_mod
 from .. import tn
-from ..errors import ConfigError
+from ..errors import ConfigError, UsageError
 from ..result import Result
+from . import outbound as outbound_mod
 from . import plan
 from .counters import Counts, Keyer, Windows, counters_from_config
 from .decision import PHRASES, ScreenDecision
 from .lists import NO_HITS, Lists
 from .majnum import MajnumSource
-from .rules import ACTIONS, ORDER, RULES, SEVERITY, Call
+from .rules import ACTIONS, ORDER, OUTBOUND, RULES, SEVERITY, Call
 
 log = logging.getLogger("manverify.screen")
 
 MODES = ("enforce", "report-only")
 ENTRIES = ("national", "international")
-_TOP_KEYS = ("mode", "reject_code", "tag_header", "divert_to", "plan", "lists", "counters", "rules", "reload")
+_TOP_KEYS = ("mode", "reject_code", "tag_header", "divert_to", "plan", "lists", "counters", "rules", "reload",
+             "customers")
+DIRECTIONS = ("inbound", "outbound")
 _NO_HITS = NO_HITS  # lists.match answers this very object when nothing matched
 _ZERO = Counts(0, 0, 0, 0, 0, 0, False)
 _ABSENT = plan.NumberClass("absent", None, None, "the call presents no number here")
@@ -138,7 +141,7 @@ def _rule_settings(config: Any) -> Dict[str, Mapping[str, Any]]:
     return out
 
 
-class Screen:
+class Screen(outbound_mod.OutboundSide):
     """Screening of calls that MAN lets continue. Build with Screen.from_dict(config); safe to
     share between threads. See the module docstring and SCREENING.md for the rules."""
 
@@ -175,6 +178,9 @@ class Screen:
                 self._gated[rule.gate] = self._gated.get(rule.gate, ()) + ((rule_id, rule.check, s),)
         self._always = self._gated.pop("always", ())
         self._allowed: Dict[Tuple[bool, int], ScreenDecision] = {}  # the usual decision, made once
+        # the originating side's rules (gate "outbound", never opened by an inbound call) run as one list
+        self._out_active = tuple((rule_id, RULES[rule_id].check, s) for rule_id, s in self.settings.items()
+                                 if s["enabled"] and rule_id in OUTBOUND)
         self._acting = self.mode == "enforce"
         self.windows = Windows(
             burst=self.settings["pattern.burst"]["window"], fanout=self.settings["pattern.fanout"]["window"],
@@ -198,6 +204,7 @@ class Screen:
         self.counters = counters_from_config(counters, self.windows)
         self.keyer: Keyer = self.counters.keyer
         self._tally = _Tally()
+        self._init_outbound(config.get("customers"), base, watching)
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any], base: "str | Path" = ".", *, reload: Optional[bool] = None) -> "Screen":
@@ -225,6 +232,18 @@ class Screen:
                                                   self._use_lists, what="screening lists"))
         return lists
 
+    def look(self) -> bool:
+        """Look at every data file now (lists, customers' tables, MAJNUM) and reload what changed:
+        the ticker does it about once a second; a host whose background threads seldom run (a
+        Kamailio worker holding the GIL between callbacks) calls this on its own thread. True when
+        something new is in use."""
+        changed = False
+        for watch in self._watches:
+            changed = watch.check() or changed
+        if self.majnum is not None:
+            changed = self.majnum.check() or changed
+        return changed
+
     def _use_lists(self, new: Lists) -> None:
         self.lists = new
 
@@ -245,11 +264,20 @@ class Screen:
 
     # ------------------------------------------------------------------ per call
     def check(self, orig: Any, dest: Any, now: Any = None, entry: Any = "national", partner: Any = None,
-              result: Optional[Result] = None) -> ScreenDecision:
+              result: Optional[Result] = None, direction: str = "inbound", customer: Any = None) -> ScreenDecision:
         """The decision for one call that MAN lets continue: numbers in any common form (garbage
         gives a decision too), `now` in epoch seconds (default: the clock), `entry` "national" or
         "international", `partner` the interconnect partner (selects its lists), `result` the
-        call's verification Result (for the intl.* rules)."""
+        call's verification Result (for the intl.* rules).
+
+        direction="outbound", customer=ID: the originating side's rules instead (see outbound.py),
+        for a call the customer places; an unknown customer is a rejection, never an exception."""
+        if direction != "inbound":
+            if direction != "outbound":
+                raise UsageError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
+            return self._check_outbound(orig, dest, now, customer)
+        if customer is not None:
+            raise UsageError('customer: only with direction="outbound"')
         try:
             call = self._call(orig, dest, now, entry, partner, result)
             return self._decide(call)
@@ -258,9 +286,12 @@ class Screen:
 
     def check_many(self, calls: Iterable[Mapping[str, Any]]) -> List[ScreenDecision]:
         """check() for a batch of mappings with check()'s keywords, counted in one pipelined round
-        trip to the shared store; decisions in input order."""
+        trip to the shared store; decisions in input order. Inbound calls only (UsageError for a
+        mapping with an outbound direction or a customer: those go through check())."""
         prepared: List[Optional[Call]] = []
         for c in calls:
+            if c.get("direction", "inbound") != "inbound" or c.get("customer") is not None:
+                raise UsageError('check_many: inbound calls only; use check(direction="outbound", customer=ID)')
             try:
                 prepared.append(self._call(c.get("orig"), c.get("dest"), c.get("now"), c.get("entry", "national"),
                                            c.get("partner"), c.get("result"), count=False))
@@ -338,8 +369,8 @@ class Screen:
             fired.sort(key=ORDER.__getitem__)
         return fired, values
 
-    def _decide(self, call: Call) -> ScreenDecision:
-        fired, values = self._fire(call, self._rules_for(call))
+    def _decide(self, call: Call, rules: Optional[tuple] = None) -> ScreenDecision:
+        fired, values = self._fire(call, self._rules_for(call) if rules is None else rules)
         degraded = call.counts.degraded
         if not fired:  # the usual call: one immutable decision, made once per data version
             versions = self._current_versions()
@@ -385,9 +416,15 @@ class Screen:
 
     # ------------------------------------------------------------------ outcomes and state
     def feedback(self, orig: Any, dest: Any = None, answered: bool = True, duration: Any = 0.0,
-                 now: Any = None) -> None:
+                 now: Any = None, refused: bool = False, customer: Any = None) -> None:
         """A call's outcome, for pattern.short: unanswered, or answered for less than
-        rules.pattern.short.min_duration seconds, counts as short. Never raises for call data."""
+        rules.pattern.short.min_duration seconds, counts as short. Never raises for call data.
+
+        With customer=ID (the originating side): refused=True records that the called person
+        refused the customer's call (canvass.refused); nothing else is counted."""
+        if customer is not None:
+            self._feedback_outbound(dest, refused, customer, now)
+            return
         try:
             o = tn.try_canonical(orig) if isinstance(orig, str) else None
             if o is None:

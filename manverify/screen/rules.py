@@ -42,6 +42,7 @@ class Call(NamedTuple):
     hits: ListHits
     holder: Optional[str]  # the calling number's range holder in MAJNUM ("" when no file loaded)
     counts: Counts
+    outbound: Any = None  # outbound.Facts on the originating side (direction="outbound"), else None
 
 
 Values = Optional[Dict[str, Any]]
@@ -190,11 +191,12 @@ def pattern_short(call: Call, s: Mapping[str, Any]) -> Values:
 
 # ---------------------------------------------------------------------------- canvassing
 def canvass_hours(call: Call, s: Mapping[str, Any]) -> Values:
-    """canvass.hours — a call from the canvassing ranges outside Monday–Friday 10:00–13:00 and
-    14:00–20:00 in the called person's time zone (overseas included), or on a French public
-    holiday. Source: Code de la consommation art. D223-9 (from 1 March 2023), Code du travail
-    L3133-1 (public holidays)."""
-    if call.orig_class.kind != "canvassing" or call.orig is None:
+    """canvass.hours — a call from the canvassing ranges (or, on the originating side, by a
+    customer configured as a canvasser, whatever number it shows) outside Monday–Friday
+    10:00–13:00 and 14:00–20:00 in the called person's time zone (overseas included), or on a
+    French public holiday. Source: Code de la consommation art. D223-9 (from 1 March 2023), Code du
+    travail L3133-1 (public holidays)."""
+    if not _canvassing(call):
         return None
     tz, territory = call.dest_class.tz, call.dest_class.territory
     if tz is None:  # a foreign, short or absent called number: judged on metropolitan time
@@ -205,13 +207,92 @@ def canvass_hours(call: Call, s: Mapping[str, Any]) -> Values:
     return {"local_time": when.local, "why": when.reason, "tz": tz}
 
 
+# ---------------------------------------------------------------------------- originating side
+# Rules of Screen.check(..., direction="outbound", customer=ID): call.outbound holds the facts
+# (manverify.screen.outbound.Facts); inbound calls have none and these rules never fire on them.
+def _canvassing(call: Call) -> bool:
+    """A canvassing call: from the canvassing ranges, or by a customer that canvasses."""
+    out = call.outbound
+    return (call.orig is not None and call.orig_class.kind == "canvassing") or (
+        out is not None and out.known and out.canvasser)
+
+
+def outbound_unauthorised_number(call: Call, s: Mapping[str, Any]) -> Values:
+    """outbound.unauthorised-number — the customer shows a number it may not show (not among its
+    configured numbers, none at all, or a customer the configuration does not know): its operator
+    must not vouch for it, and must restrict it technically.
+    Source: Arcep décision 2022-1583 (originating operators check and restrict the numbers their
+    customers show); ATIS-1000074 §5.2.3 (attestation A only for a number the customer may use)."""
+    out = call.outbound
+    if out is None:
+        return None
+    if not out.known:
+        return {"customer": out.customer, "why": "unknown customer"}
+    if out.shown is None:
+        return {"customer": out.customer, "number_class": call.orig_class.kind}
+    return None
+
+
+def outbound_canvass_range(call: Call, s: Mapping[str, Any]) -> Values:
+    """outbound.canvass-range — a canvasser calling from a number outside the ranges dedicated to
+    canvassing, beyond Arcep's exemption (a number that calls at most `limit` distinct people in
+    `window` seconds is not automated calling).
+    Source: Arcep décision 2022-1583 art. 2 and its exemption (5 distinct numbers in 30 days)."""
+    out = call.outbound
+    if out is None or not out.known or not out.canvasser or call.orig is None:
+        return None
+    if call.orig_class.kind != "canvassing" and out.callees > s["limit"]:
+        return {"distinct": out.callees, "limit": s["limit"], "window": s["window"],
+                "number_class": call.orig_class.kind}
+    return None
+
+
+def canvass_repeat(call: Call, s: Mapping[str, Any]) -> Values:
+    """canvass.repeat — a canvassing call to the same person by the same customer beyond `limit`
+    calls in `window` seconds (the 5th call in 30 days), whatever numbers the calls showed.
+    Source: décret 2022-1313, Code de la consommation art. D223-9 (at most 4 calls in 30 days)."""
+    out = call.outbound
+    if out is None or not out.known or call.dest is None or not _canvassing(call):
+        return None
+    if out.repeat > s["limit"]:
+        return {"count": out.repeat, "limit": s["limit"], "window": s["window"]}
+    return None
+
+
+def canvass_refused(call: Call, s: Mapping[str, Any]) -> Values:
+    """canvass.refused — a call by a customer to a person who refused one of its calls within
+    `window` seconds (60 days), as fed back by feedback(..., refused=True, customer=ID).
+    Source: Code de la consommation art. D223-9 (no new call within 60 days of a refusal)."""
+    out = call.outbound
+    if out is None or not out.known or out.refused <= 0:
+        return None
+    return {"refusals": out.refused, "window": s["window"]}
+
+
+def canvass_opposition(call: Call, s: Mapping[str, Any]) -> Values:
+    """canvass.opposition — the called number is on the customer's opposition lists (Bloctel's
+    extract, its own red list of people who asked not to be called).
+    Source: Code de la consommation art. L223-1 (Bloctel), D223-9; RGPD art. 21 (objection)."""
+    out = call.outbound
+    if out is None or out.opposition is None:
+        return None
+    return _hit(out.opposition)
+
+
+# The originating side's own rules: never run on an inbound call (canvass.hours runs on both).
+OUTBOUND_ONLY = ("outbound.unauthorised-number", "outbound.canvass-range", "canvass.repeat", "canvass.refused",
+                 "canvass.opposition")
+OUTBOUND = OUTBOUND_ONLY[:2] + ("canvass.hours",) + OUTBOUND_ONLY[2:]
+
+
 class Rule(NamedTuple):
     check: Callable[[Call, Mapping[str, Any]], Values]
     defaults: Mapping[str, Any]  # every setting the rule takes, "action" and "label" included
     # A condition without which the rule cannot fire, so the engine skips it cheaply: "always",
     # "lists" (a list matched), "intl" (unauthenticated, from abroad), "unassigned" (MAJNUM
-    # knows no holder), or the calling number's plan class. tests/test_screen_engine.py holds
-    # the gated engine to running every rule on every call.
+    # knows no holder), the calling number's plan class, or "outbound" (the originating side's
+    # own rules: never opened by an inbound call, run by Screen.check(direction="outbound")).
+    # tests/test_screen_engine.py holds the gated engine to running every rule on every call.
     gate: str
 
 
@@ -240,5 +321,10 @@ RULES: Dict[str, Rule] = {
     "pattern.flood": _rule(pattern_flood, "reject", "suspected-spam", limit=20, window=60),
     "pattern.short": _rule(pattern_short, "tag", "suspected-spam", share=0.8, min_outcomes=20,
                            min_duration=6.0, window=3600),
+    "outbound.unauthorised-number": _rule(outbound_unauthorised_number, "reject", gate="outbound"),
+    "outbound.canvass-range": _rule(outbound_canvass_range, "reject", gate="outbound", limit=5, window=30 * DAY),
+    "canvass.repeat": _rule(canvass_repeat, "reject", gate="outbound", limit=4, window=30 * DAY),
+    "canvass.refused": _rule(canvass_refused, "reject", gate="outbound", window=60 * DAY),
+    "canvass.opposition": _rule(canvass_opposition, "reject", gate="outbound"),
 }
 ORDER = {rule_id: i for i, rule_id in enumerate(RULES)}

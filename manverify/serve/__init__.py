@@ -2,11 +2,12 @@
 
     POST /stir/v1/verification   ATIS-1000082 or 3GPP Ms body; answered in the request's dialect
     POST /stir/v1/signing        only when a signer is configured
+    POST /screening/v1/check     only when screening is configured (manverify.serve.screening)
     GET  /healthz  /readyz  /metrics
 
 The configuration is one JSON document: the keys every integration reads (manverify.config) plus
 `signer` and `server` (manverify.serve.settings). The HTTP server is uvicorn with its C parser
-(httptools) and uvloop, chosen by measurement (README, "Serving SBCs"); its supervisor runs
+(httptools) and uvloop, chosen by measurement (docs/serving.md); its supervisor runs
 `server.workers` processes on one listening socket (docs/http-path.md: how the HTTP path is built,
 and why uvicorn is pinned), and:
   SIGTERM / SIGINT  stop accepting, let in-flight requests finish, exit 0
@@ -35,7 +36,11 @@ log = logging.getLogger("manverify.serve")
 
 def run(path: str) -> int:
     """Check the configuration, then serve until SIGTERM. ConfigError for a bad configuration."""
-    setup = settings.build(_config.load(path))  # every mistake now, before any worker starts
+    config = _config.load(path)
+    setup = settings.build(config)  # every mistake now, before any worker starts
+    from . import screening
+
+    screening.validate(config, path)
     server = setup.server
     try:
         import uvicorn

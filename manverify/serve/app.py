@@ -33,7 +33,7 @@ from .. import tn
 from ..certs.model import CredentialError
 from ..errors import EngineError, Error
 from ..reload import Watch
-from . import dialects, settings
+from . import dialects, screening, settings
 
 try:  # part of manverify[serve]: reads and writes these bodies in about a fifth of json's time
     import orjson
@@ -44,7 +44,8 @@ log = logging.getLogger("manverify.serve")
 
 VERIFY, SIGN = "/stir/v1/verification", "/stir/v1/signing"
 HEALTH, READY, METRICS = "/healthz", "/readyz", "/metrics"
-_ROUTES = {VERIFY: "POST", SIGN: "POST", HEALTH: "GET", READY: "GET", METRICS: "GET"}
+SCREEN = screening.CHECK
+_ROUTES = {VERIFY: "POST", SIGN: "POST", HEALTH: "GET", READY: "GET", METRICS: "GET", SCREEN: "POST"}
 THREADS = 4  # per worker: enough to keep serving while a few calls wait on an x5u fetch
 CONFIG_ENV = "MANVERIFY_SERVE_CONFIG"  # the configuration file a worker process reads
 
@@ -60,9 +61,10 @@ def reload_all(*_signal_args) -> None:
 
 
 class HTTPError(Exception):
-    def __init__(self, status: int, message: str, headers: Tuple[Tuple[bytes, bytes], ...] = ()):
+    def __init__(self, status: int, message: str, headers: Tuple[Tuple[bytes, bytes], ...] = (),
+                 rules: Optional[Tuple[str, ...]] = None):
         super().__init__(message)
-        self.status, self.headers = status, headers
+        self.status, self.headers, self.rules = status, headers, rules
 
 
 class App:
@@ -82,6 +84,7 @@ class App:
         """Build the Setup (unless given), warm the local copy, start watching the files."""
         if self.setup is None:
             self.setup = settings.build(_config.load(self.path))
+        self.setup = screening.attach(self.setup, self.path)
         self._warm(self.setup)
         if self.setup.server.reload:
             self._watch = Watch(self._watched(self.setup), self._reread, self._use,
@@ -130,12 +133,13 @@ class App:
         if restart:
             log.warning("server.%s changed: the supervisor holds it; it takes effect at the next restart",
                         ", server.".join(restart))
-        return new
+        return screening.attach(new, self.path, old)
 
     def _use(self, new: settings.Setup) -> None:
         old, self.setup = self.setup, new  # one assignment: a request sees the old Setup or the new one
         if old is not None and new.verifier is not old.verifier:
             _metrics_flush_now()  # the old Verifier's last counts, before it goes
+        screening.retire(old, new)
         paths = self._watched(new)
         if self._watch is not None and [str(p) for p in paths] != [str(p) for p in self._watch.paths]:
             self._watch = Watch(paths, self._reread, self._use, self._watch.what)
@@ -184,8 +188,9 @@ class App:
         if setup is None:
             raise HTTPError(503, "starting")
         headers = scope["headers"]  # their size and time were bounded by the protocol (431, 408)
+        customer = None
         if path not in _OPEN:
-            _authenticate(setup, headers)  # before routing: without a key, nothing is learnt
+            customer = _authenticate(setup, headers)  # before routing: without a key, nothing is learnt
         _route(setup, path, method)
         if path == HEALTH:
             return 200, {"status": "alive"}, ()
@@ -193,10 +198,12 @@ class App:
             return 200, self._readiness(setup), ()
         if path == METRICS:
             return 200, _metrics_export(), ()
+        if path == SIGN and customer is not None:
+            setup = setup._replace(customer=customer)  # this signing's own copy (_authorised)
         _body_headers(headers, setup.server.limits)
         raw = await _body(receive, setup.server.limits)
-        if path == VERIFY and setup.verifier.store.options.fetch:
-            # a call may wait for an x5u fetch: on the pool, not on the event loop
+        if (path == VERIFY and setup.verifier.store.options.fetch) or screening.remote(setup):
+            # a call may wait for an x5u fetch or a shared counter store: on the pool, not the loop
             return await asyncio.get_running_loop().run_in_executor(self._pool, _post, setup, path, raw)
         return _post(setup, path, raw)
 
@@ -219,15 +226,15 @@ class App:
         setup = self.setup
         if setup is None or path not in _INLINE:
             return None
-        if path == VERIFY and setup.verifier.store.options.fetch:
+        if (path == VERIFY and setup.verifier.store.options.fetch) or screening.remote(setup):
             return None
         try:
-            _authenticate(setup, headers)
+            customer = _authenticate(setup, headers)
             _route(setup, path, "POST")
             _body_headers(headers, setup.server.limits)
         except HTTPError:
             return None
-        return setup
+        return setup if path != SIGN or customer is None else setup._replace(customer=customer)
 
     @staticmethod
     def answer(setup: settings.Setup, path: str, raw: bytes) -> Tuple[int, bytes, bytes]:
@@ -244,7 +251,7 @@ class App:
     error_body = staticmethod(lambda message: _encode({"error": message})[0])
 
 
-_INLINE = frozenset((VERIFY, SIGN))
+_INLINE = frozenset((VERIFY, SIGN, SCREEN))
 _OPEN = frozenset((HEALTH, READY, METRICS))  # probes and the scraper: no key needed
 
 
@@ -252,6 +259,8 @@ def _failure(e: Exception, method: Optional[str], path: Optional[str]) -> Tuple[
     """The answer to a request that failed with `e`; called from its except clause (a 500 logs
     the traceback)."""
     if isinstance(e, HTTPError):
+        if e.rules is not None:  # a signing refused by the outbound rules: which ones
+            return e.status, {"error": str(e), "rules": list(e.rules)}, e.headers
         return e.status, {"error": str(e)}, e.headers
     if isinstance(e, dialects.BadRequest):
         return 400, {"error": str(e)}, ()
@@ -275,26 +284,34 @@ def _route(setup: settings.Setup, path: str, method: str) -> None:
     allowed = _ROUTES.get(path)
     if allowed is None or (path == SIGN and setup.signer is None):
         raise HTTPError(404, "no such resource" + (" (no signer is configured)" if path == SIGN else ""))
+    if path == SCREEN and setup.screen is None:
+        raise HTTPError(404, "no such resource (no screening is configured)")
     if method != allowed and not (allowed == "GET" and method == "HEAD"):
         raise HTTPError(405, f"method not allowed; use {allowed}", ((b"allow", allowed.encode()),))
 
 
-def _authenticate(setup: settings.Setup, headers) -> None:
+def _authenticate(setup: settings.Setup, headers) -> Optional[str]:
     """With API keys configured, the request must carry one of them (compared in constant time,
     every key looked at, so the time says nothing about which nearly matched). A client
-    certificate, when required, was checked in the TLS handshake already."""
+    certificate, when required, was checked in the TLS handshake already. The key's customer
+    (server.api_keys objects), None for a key of none."""
     keys = setup.server.api_keys
     if not keys:
-        return
+        return None
     given = next((v for k, v in headers if k == b"authorization"), b"")
     scheme, _, token = given.partition(b" ")
     token = token.strip()
     ok = False
-    for key in keys:
-        ok |= hmac.compare_digest(token, key)
+    which = -1
+    for i, key in enumerate(keys):
+        match = hmac.compare_digest(token, key)
+        ok |= match
+        which = i if match else which
     if scheme.lower() != b"bearer" or not ok:
         raise HTTPError(401, "missing or unknown API key (Authorization: Bearer <key>)",
                         ((b"www-authenticate", b'Bearer realm="manverify"'),))
+    customers = setup.server.key_customers
+    return customers[which] if customers else None
 
 
 def _body_headers(headers, limits) -> None:
@@ -341,6 +358,8 @@ def _post(setup: settings.Setup, path: str, raw: bytes) -> Tuple[int, Any, tuple
         raise HTTPError(400, "failed to parse the message body as JSON") from None
     if path == SIGN:
         return 200, _sign(setup, dialects.signing(body)), ()
+    if path == SCREEN:
+        return 200, screening.check(setup, body), ()
     return 200, _verify(setup, dialects.verification(body)), ()
 
 
@@ -407,17 +426,38 @@ def _verify(setup: settings.Setup, call: dialects.Verification) -> dict:
     if setup.policy is not None:
         calling = result.orig_tn or tn.try_canonical(call.orig)
         decision = setup.policy.decide(result, calling=calling)
-    return dialects.verification_response(call.dialect, result, decision)
+    return screening.annotate(setup, dialects.verification_response(call.dialect, result, decision), call, result,
+                              decision)
 
 
 def _sign(setup: settings.Setup, request: dialects.Signing) -> dict:
+    attest = request.attest
+    if setup.server.key_customers:
+        attest = _authorised(setup, request)
     try:
-        value = setup.signer.sign(request.orig, request.dest, request.attest, request.origid, request.iat)
+        value = setup.signer.sign(request.orig, request.dest, attest, request.origid, request.iat)
     except (Error, ValueError) as e:
         if isinstance(e, EngineError):
             raise
         raise HTTPError(400, f"cannot sign these claims: {e}") from None
     return dialects.signing_response(request.dialect, value)
+
+
+def _authorised(setup: settings.Setup, request: dialects.Signing) -> str:
+    """With keys mapped to customers, the attestation the key's customer gets for this call
+    (Screen.authorise for each called number): A for a number it may show, B or a 403 for another
+    (signer.unauthorised), a 403 naming the rules when an outbound rule acts, and a 403 for a key
+    of no customer or an unknown one. Never a level above the one asked for."""
+    customer = setup.customer
+    if customer is None or setup.screen is None:
+        raise HTTPError(403, "this API key has no customer: it may not sign", rules=())
+    attest = "A"
+    for dest in request.dest:
+        a = setup.screen.authorise(customer, request.orig, dest, unauthorised=setup.unauthorised)
+        if a.attest is None:
+            raise HTTPError(403, f"not signed: {a.error}", rules=a.rules)
+        attest = max(attest, a.attest)  # "A" < "B" < "C": the lowest level any called number gets
+    return max(attest, request.attest)
 
 
 # ---------------------------------------------------------------------- metrics (optional extra)

@@ -11,10 +11,11 @@ from .. import config as _config
 from ..errors import ConfigError
 from ..policy import Policy
 
-OWN_KEYS = ("signer", "server")
+OWN_KEYS = ("signer", "server", "screening")  # screening: built by manverify.serve.screening
 SERVER_KEYS = frozenset(("listen", "workers", "api_keys", "lab", "tls", "limits", "metrics_dir", "log_level",
                          "reload"))
 TLS_KEYS = ("cert", "key", "client_ca")  # checked in this order: the first mistake is named
+UNAUTHORISED = ("refuse", "sign-b")  # signer.unauthorised: what a number the key's customer may not show gets
 MIN_KEY_LENGTH = 16  # an API key shorter than this is a password someone chose, not a key
 # Every limit, its default and its unit. A request beyond one is refused (413, 431) or cut off.
 LIMITS = {
@@ -40,6 +41,9 @@ class ServerSettings(NamedTuple):
     metrics_dir: Optional[str]
     log_level: int
     reload: bool
+    # the customer of each API key, in api_keys' order (None: a key of no customer); empty when no
+    # key names one: then signings are not screened (the service signs what it is asked)
+    key_customers: Tuple[Optional[str], ...] = ()
 
     @property
     def url(self) -> str:
@@ -74,6 +78,9 @@ class Setup(NamedTuple):
     verifier: Any
     policy: Optional[Policy]  # None: no policy configured, responses carry no decision
     signer: Any  # None: no signing endpoint
+    screen: Any = None  # manverify.screen.Screen (manverify.serve.screening), None: not screening
+    unauthorised: str = "refuse"  # signer.unauthorised: a number the customer may not show is refused, or signed B
+    customer: Optional[str] = None  # a signing's own copy only: its API key's customer
 
 
 def parse_server(section: Any) -> ServerSettings:
@@ -83,9 +90,7 @@ def parse_server(section: Any) -> ServerSettings:
     workers = s.get("workers", 2)
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 256:
         raise ConfigError(f"server.workers must be an int from 1 to 256, not {workers!r}")
-    keys = s.get("api_keys", [])
-    if isinstance(keys, str) or not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise ConfigError("server.api_keys must be a list of strings (several: to rotate keys)")
+    keys, customers = _api_keys(s.get("api_keys", []))
     for k in keys:
         if len(k) < MIN_KEY_LENGTH or not k.isascii() or not k.isprintable() or " " in k:
             raise ConfigError(f"server.api_keys: each key must be at least {MIN_KEY_LENGTH} printable ASCII "
@@ -126,19 +131,46 @@ def parse_server(section: Any) -> ServerSettings:
     if type(reload) is not bool:
         raise ConfigError(f"server.reload must be true or false, not {reload!r}")
     return ServerSettings(host, port, workers, tuple(k.encode() for k in keys), lab, tls.get("cert"), tls.get("key"),
-                          tls.get("client_ca"), limits, metrics_dir, level, reload)
+                          tls.get("client_ca"), limits, metrics_dir, level, reload,
+                          tuple(customers) if any(c is not None for c in customers) else ())
 
 
-def build_signer(section: Any):
+def _api_keys(value: Any) -> Tuple[list, list]:
+    """server.api_keys: strings, or {"key": "...", "customer": "acme"} for a key whose signings are
+    screened as that customer's calls (screening.customers). (keys, their customers or None)."""
+    if isinstance(value, str) or not isinstance(value, list):
+        raise ConfigError("server.api_keys must be a list of strings (several: to rotate keys) or of "
+                          '{"key": ..., "customer": ...} objects')
+    keys, customers = [], []
+    for i, k in enumerate(value):
+        customer = None
+        if isinstance(k, Mapping):
+            _known(k, ("key", "customer"), f"server.api_keys[{i}]")
+            customer = k.get("customer")
+            if not isinstance(customer, str) or not customer:
+                raise ConfigError(f"server.api_keys[{i}].customer must name a customer of screening.customers, "
+                                  f"not {customer!r}")
+            k = k.get("key")
+        if not isinstance(k, str):
+            raise ConfigError(f"server.api_keys[{i}] must be a string or an object with key and customer")
+        keys.append(k)
+        customers.append(customer)
+    return keys, customers
+
+
+def build_signer(section: Any, max_age: Any = 60):
     if section is None:
         return None
     from ..signer import Signer
 
     s = _mapping(section, "signer")
-    _known(s, ("key", "x5u"), "signer")
+    _known(s, ("key", "x5u", "unauthorised"), "signer")
+    if s.get("unauthorised", "refuse") not in UNAUTHORISED:
+        raise ConfigError(f"signer.unauthorised must be one of {', '.join(UNAUTHORISED)}, not {s['unauthorised']!r}")
     if "key" not in s or "x5u" not in s:
         raise ConfigError("signer needs key (the P-256 private key's PEM file) and x5u (its chain's URL)")
-    return Signer(_config.read_file(s["key"], "signer.key"), s["x5u"])
+    # The signer's iat window is the verifier's: a token it signs is fresh where it is checked.
+    return Signer(_config.read_file(s["key"], "signer.key"), s["x5u"], max_age=max_age)
 
 
 def build(config: Mapping[str, Any], verifier_factory=_config.build_verifier) -> Setup:
@@ -146,8 +178,24 @@ def build(config: Mapping[str, Any], verifier_factory=_config.build_verifier) ->
     _config.check_keys(config, OWN_KEYS, "manverify serve")
     server = parse_server(config.get("server") or {})
     policy = _config.build_policy(config) if "policy" in config else None
-    signer = build_signer(config.get("signer"))
-    return Setup(dict(config), server, verifier_factory(config), policy, signer)
+    signer = build_signer(config.get("signer"), config.get("max_age", 60))
+    unauthorised = _customers(config, server)
+    return Setup(dict(config), server, verifier_factory(config), policy, signer, unauthorised=unauthorised)
+
+
+def _customers(config: Mapping[str, Any], server: ServerSettings) -> str:
+    """The keys' customers against screening.customers; signer.unauthorised (ConfigError naming
+    the key)."""
+    signer = config.get("signer") or {}
+    unauthorised = signer.get("unauthorised", "refuse")  # checked by build_signer
+    screening = config.get("screening")
+    known = screening.get("customers") if isinstance(screening, Mapping) else None
+    known = known if isinstance(known, Mapping) else {}
+    for i, customer in enumerate(server.key_customers):
+        if customer is not None and customer not in known:
+            raise ConfigError(f"server.api_keys[{i}].customer: {customer!r} is not in screening.customers "
+                              f"(known: {sorted(map(str, known))[:10]})")
+    return unauthorised
 
 
 def _listen(value: Any) -> Tuple[str, int]:
