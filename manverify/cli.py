@@ -133,17 +133,17 @@ def _parser() -> argparse.ArgumentParser:
                     help="write a lab PKI and its configuration into DIR, print how to start it, exit")
     sv.set_defaults(func=_serve)
 
-    sc = sub.add_parser("scrub", help="a CSV of contacts in, the rows that may be called out")
-    sc.add_argument("contacts", metavar="CONTACTS.csv", help="the call file, with a header line (- for stdin)")
-    sc.add_argument("--opposition", nargs="+", action="extend", metavar="FILE",
+    sb = sub.add_parser("scrub", help="a CSV of contacts in, the rows that may be called out")
+    sb.add_argument("contacts", metavar="CONTACTS.csv", help="the call file, with a header line (- for stdin)")
+    sb.add_argument("--opposition", nargs="+", action="extend", metavar="FILE",
                     help="opposition or red list files (list syntax: numbers, prefixes, ranges)")
-    sc.add_argument("--column", metavar="NAME", help="the number column (default: number, phone, telephone...)")
-    sc.add_argument("-o", "--output", metavar="OUT", help="write the callable rows here (default stdout)")
-    sc.add_argument("--summary", metavar="FILE", help="also write the summary as JSON")
-    sc.add_argument("--customer", metavar="ID", help="with --config: the customer's refusals and repeat limit")
-    sc.add_argument("--config", metavar="FILE", help="the JSON configuration holding the customers")
-    sc.add_argument("--keep-duplicates", action="store_true", help="write every row of a number, not the first")
-    sc.set_defaults(func=_scrub)
+    sb.add_argument("--column", metavar="NAME", help="the number column (default: number, phone, telephone...)")
+    sb.add_argument("-o", "--output", metavar="OUT", help="write the callable rows here (default stdout)")
+    sb.add_argument("--summary", metavar="FILE", help="also write the summary as JSON")
+    sb.add_argument("--customer", metavar="ID", help="with --config: the customer's refusals and repeat limit")
+    sb.add_argument("--config", metavar="FILE", help="the JSON configuration holding the customers")
+    sb.add_argument("--keep-duplicates", action="store_true", help="write every row of a number, not the first")
+    sb.set_defaults(func=_scrub)
 
     b = sub.add_parser("bench", help="side-by-side speed ratios on this machine", add_help=False)
     b.add_argument("rest", nargs=argparse.REMAINDER)
