@@ -26,8 +26,9 @@ usually a national number whose 0 a spreadsheet dropped, which read as E.164 wou
 country's number and pass every French list.
 
 Scale (benches/scrub_bench.py, 10 M opposition numbers, 1 M contacts, medians of 3 runs on this
-machine's 2 shared cores, numpy 2.4): 7.4 s wall (4.2 s CPU), 175 MB peak resident; a plain Python
-set doing the same job in the same run: 38.6 s (28.0 s CPU), 937 MB: 5.2x. Choices, measured:
+machine's 2 cores, shared with other work, numpy 2.4): 3.5 s wall (3.3 s CPU), 176 MB peak resident;
+a plain Python set doing the same job in the same run: 22.8 s (21.1 s CPU), 937 MB: 6.6x. Under a
+heavier load (load average 5): 7.4 s (4.2 s CPU) against 38.6 s, 5.2x. Choices, measured:
   - Opposition files are read a megabyte at a time by the lists' numpy reader (listfile's fast
     path, the same keys as numtable.key) into one uint64 array per file, grown in place, then
     sorted in place (np.sort: 0.45 s at 10 M): 8 bytes a number and no other array of that size.
