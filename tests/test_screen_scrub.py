@@ -232,11 +232,13 @@ def test_cli_bad_rows_exit_1_and_stdin_to_stdout(tmp_path):
     assert s["bad"]["lines"] == [3] and s["bad"]["first"] == [{"line": 3, "error": "not a telephone number: 'nope'"}]
 
 
-def test_cli_keeps_bytes_that_are_not_utf8(tmp_path):
+def test_cli_keeps_bytes_that_are_not_utf8_and_reads_a_windows_1252_header(tmp_path):
     _write(tmp_path, "opp.txt", "0612345678\n")
-    (tmp_path / "c.csv").write_bytes(b"nom;tel\nL\xe9a;0612345679\n")  # Latin-1, as spreadsheets write
+    text = "nom;Téléphone\nLéa;0612345679\nZoé;0612345678\n".encode("cp1252")  # as spreadsheets write
+    (tmp_path / "c.csv").write_bytes(text)
     p = _cli(tmp_path, "c.csv", "--opposition", "opp.txt")
-    assert p.returncode == 0 and p.stdout == b"nom;tel\nL\xe9a;0612345679\n"
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "nom;Téléphone\nLéa;0612345679\n".encode("cp1252")
 
 
 @pytest.mark.parametrize("args, message", [

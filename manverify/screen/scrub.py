@@ -292,7 +292,13 @@ def digits_of(key: int) -> str:
 
 # ---------------------------------------------------------------------- the CSV
 def fold(name: str) -> str:
-    """A column name as matched: lower case, accents and outer spaces dropped (Téléphone = telephone)."""
+    """A column name as matched: lower case, accents and outer spaces dropped (Téléphone = telephone).
+    A name that is not UTF-8 (read with surrogateescape) is read as Windows-1252, what French
+    spreadsheets write."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        name = name.encode("utf-8", "surrogateescape").decode("cp1252", "replace")
     decomposed = unicodedata.normalize("NFKD", name.strip().lstrip("\ufeff"))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
