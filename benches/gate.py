@@ -43,6 +43,11 @@ from manverify import bench  # noqa: E402
 #       (per-call parsing holds the GIL); floor 1.10 = worst - 0.16, still above a fully
 #       serialised batch (<= 1.05). With the scanner (1 Dec, busy box): 1.28-1.76 in 9 runs;
 #       floor unchanged (the low readings come with a neighbour on the second core).
+#   Screen.check / Verifier.verify (issue 17: plan, 100 k numbers + 10 k prefixes, local
+#       counters; 7 Dec, a busy box)  0.81-0.96 in 3 runs (2.5 before the counters' rings and
+#       the Keyer's precomputed pads) -> target 0.10 not met (docs/screening.md, Performance:
+#       the call is ~40 dict/str operations of Python); floor 1.20 = worst + 0.24; losing the
+#       rings (~1.5) or the gated rule walk fails it.
 # Per-call ratios are medians of interleaved rounds; another process on the second core only
 # lowers a 2-thread rate, so scaling uses the upper quartile of back-to-back 1/2-thread pairs.
 LIMITS = {
@@ -50,6 +55,7 @@ LIMITS = {
     "Verifier.verify / cryptography": (0.75, 0.50, "max"),
     "es256.verify_many 2 threads / 1": (1.70, 1.80, "min"),
     "Verifier.verify_many 2 threads / 1": (1.10, 1.80, "min"),
+    "Screen.check / Verifier.verify": (1.20, 0.10, "max"),
 }
 
 
@@ -65,6 +71,7 @@ def observe() -> dict:
         "Verifier.verify / cryptography": ratios["Verifier.verify (cached cert)"],
         "es256.verify_many 2 threads / 1": report["sig_batch_scaling_q3"],
         "Verifier.verify_many 2 threads / 1": report["batch_scaling_q3"],
+        "Screen.check / Verifier.verify": ratios[bench.SCREEN_CHECK] / ratios["Verifier.verify (cached cert)"],
     }
 
 

@@ -1,4 +1,4 @@
-"""The `manverify` command: demo, verify, screen, lookup, report, sign, serve, bench."""
+"""The `manverify` command: demo, verify, screen, lookup, report, sign, serve, scrub, bench."""
 from __future__ import annotations
 
 import argparse
@@ -142,6 +142,18 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--lab-config", metavar="DIR",
                     help="write a lab PKI and its configuration into DIR, print how to start it, exit")
     sv.set_defaults(func=_serve)
+
+    sb = sub.add_parser("scrub", help="a CSV of contacts in, the rows that may be called out")
+    sb.add_argument("contacts", metavar="CONTACTS.csv", help="the call file, with a header line (- for stdin)")
+    sb.add_argument("--opposition", nargs="+", action="extend", metavar="FILE",
+                    help="opposition or red list files (list syntax: numbers, prefixes, ranges)")
+    sb.add_argument("--column", metavar="NAME", help="the number column (default: number, phone, telephone...)")
+    sb.add_argument("-o", "--output", metavar="OUT", help="write the callable rows here (default stdout)")
+    sb.add_argument("--summary", metavar="FILE", help="also write the summary as JSON")
+    sb.add_argument("--customer", metavar="ID", help="with --config: the customer's refusals and repeat limit")
+    sb.add_argument("--config", metavar="FILE", help="the JSON configuration holding the customers")
+    sb.add_argument("--keep-duplicates", action="store_true", help="write every row of a number, not the first")
+    sb.set_defaults(func=_scrub)
 
     b = sub.add_parser("bench", help="side-by-side speed ratios on this machine", add_help=False)
     b.add_argument("rest", nargs=argparse.REMAINDER)
@@ -288,6 +300,12 @@ def _serve(args) -> int:
     from .serve import run
 
     return run(args.config)
+
+
+def _scrub(args) -> int:
+    from .screen import scrub
+
+    return scrub.main(args)
 
 
 def _bench(args) -> int:

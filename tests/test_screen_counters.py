@@ -2,14 +2,15 @@
 slotted windows, expiry, bounded memory, threads, keyed hashes, configuration errors."""
 from __future__ import annotations
 
+import hmac
 import random
 import threading
 
 import pytest
 
 from manverify.errors import ConfigError, UsageError
-from manverify.screen.counters import (Counts, LocalCounters, Op, Series, Windows, counters_from_config,
-                                       screen_series)
+from manverify.screen.counters import (Counters, Counts, LocalCounters, Op, Series, Windows,
+                                       counters_from_config, screen_series)
 from manverify.screen.keys import Keyer, mask
 
 SECRET = "s" * 32
@@ -66,6 +67,108 @@ def test_observe_many_is_observe_in_order():
         ok, dk = k.key(orig), k.key(dest)
         calls.append((ok, dk, k.pair(ok, dk), now))
     assert [one.observe(*c) for c in calls] == many.observe_many(calls)
+
+
+def test_observe_is_the_call_ops_applied():
+    """observe()'s inline paths against the generic ones (Counters.observe builds the ops and runs
+    apply_many), on traffic out of order too, with outcomes in between."""
+    windows = Windows(burst=60, fanout=3600, repeat=86400, flood=120, short=3600)
+    fast, generic = LocalCounters(windows, Keyer(SECRET)), LocalCounters(windows, Keyer(SECRET))
+    k = fast.keyer
+    rng = random.Random(5)
+    now = 1_700_000_000.0
+    for _ in range(3000):
+        now += rng.choice([0.0, 0.5, 3.0, 20.0, 70.0, 400.0, 5000.0, -15.0, -200.0, -9000.0])
+        orig, dest = rng.choice(NUMBERS[:5] + [None]), rng.choice(NUMBERS + [None])
+        o = k.key(orig) if orig else None
+        d = k.key(dest) if dest else None
+        p = k.pair(o, d) if o and d else None
+        assert fast.observe(o, d, p, now) == Counters.observe(generic, o, d, p, now)
+        if o and rng.random() < 0.3:
+            short = rng.random() < 0.5
+            fast.outcome(o, short, now)
+            generic.outcome(o, short, now)
+    assert fast.stats() == generic.stats()
+
+
+def test_an_entry_stays_while_any_of_its_series_counts():
+    """A calling number's series share one entry: its burst window passing must not take its
+    fanout (an hour) with it, however many entries come and go."""
+    c = LocalCounters(Windows(burst=60, fanout=3600, flood=60), Keyer(SECRET))
+    k = c.keyer
+    o = k.key(NUMBERS[0])
+    assert c.observe(o, k.key(NUMBERS[1]), None, 1000.0).fanout == 1
+    for i in range(300):  # other callers, after o's burst window
+        c.observe(k.key(f"+3310000{i:04d}"), k.key(f"+3320000{i:04d}"), None, 1200.0 + i)
+    assert c.observe(o, k.key(NUMBERS[2]), None, 1600.0) == Counts(burst=1, fanout=2, flood=1)
+    for i in range(300):  # after every window: o's entry goes with the others
+        c.observe(k.key(f"+3330000{i:04d}"), k.key(f"+3340000{i:04d}"), None, 9000.0 + 20 * i)
+    st = c.stats()  # what is left: the callers of the last hour (one slot more), callees of the last 70 s
+    assert st["keys"]["burst"] == st["keys"]["fanout"] <= 3600 / 20 + 40 and st["keys"]["flood"] <= 5
+    assert st["expired"] >= 300 + 300 + 1
+
+
+def test_every_kind_of_subject_is_capped():
+    c = LocalCounters(Windows(), Keyer(SECRET), max_keys=50)
+    k = c.keyer
+    for i in range(400):
+        o, d = k.key(f"+3310000{i:04d}"), k.key(f"+3320000{i:04d}")
+        c.observe(o, d, k.pair(o, d), 1000.0)
+    refused = Series("refused", 86400, slots=10)
+    for i in range(400):
+        c.apply([Op(refused, b"t", k.derive("x", str(i)))], 1000.0)
+    st = c.stats()
+    assert set(st["keys"].values()) == {50} and set(st["keys"]) == {"burst", "fanout", "short", "outcomes",
+                                                                   "flood", "repeat", "refused"}
+    assert st["evicted"] == 4 * 350
+
+
+@pytest.mark.parametrize("side", ["orig", "dest", "pair"])
+def test_the_least_recently_extended_subject_is_evicted_first(side):
+    c = LocalCounters(Windows(burst=60, flood=60, fanout=60), Keyer(SECRET), max_keys=3)
+    a, b, x, y = (c.keyer.key(n) for n in NUMBERS[:4])
+
+    def call(key, now):
+        return c.observe(*{"orig": (key, None, None), "dest": (None, key, None), "pair": (None, None, key)}[side],
+                         now)
+
+    later = 1000.0 + (86400 if side == "pair" else 10)  # the next slot
+    call(a, 1000.0)
+    call(b, 1001.0)
+    call(x, 1002.0)
+    call(a, later)  # a newer slot: a moves behind b and x
+    call(y, later)  # one too many: b goes
+    field = {"orig": "burst", "dest": "flood", "pair": "repeat"}[side]
+    assert getattr(call(a, later), field) == 3 and getattr(call(b, later), field) == 1
+
+
+def test_a_series_counted_otherwise_under_the_same_code_is_a_usage_error():
+    c = LocalCounters(Windows(burst=60), Keyer(SECRET))
+    o = c.keyer.key(NUMBERS[0])
+    with pytest.raises(UsageError, match="burst"):
+        c.apply([Op(Series("burst", 60, distinct=True), o, o, 1, o)], 1.0)
+
+
+def test_keyer_is_rfc_2104_hmac_sha256_for_any_secret():
+    """The HMAC is computed from precomputed pads: the same bytes as hmac.digest, so proxies of
+    any version share keys; a secret longer than SHA-256's block is hashed first."""
+    for secret in (b"k" * 16, b"k" * 64, b"k" * 65, bytes(range(256)) * 2, "é" * 20):
+        raw = secret.encode() if isinstance(secret, str) else secret
+        keyer = Keyer(secret)
+        n = "+33612345678"
+        want = hmac.digest(raw, b"n\0" + n.encode(), "sha256")[:16]
+        assert keyer.key(n) == want and keyer.key(n) == want  # the second from the cache
+        assert keyer.pair(want, want) == hmac.digest(raw, b"p\0" + want + want, "sha256")[:16]
+        msg = b"d\0" + b"".join(len(x).to_bytes(4, "big") + x for x in (b"lbl", b"ab"))
+        assert keyer.derive("lbl", "ab") == hmac.digest(raw, msg, "sha256")[:16]
+
+
+def test_keyer_cache_is_bounded_and_changes_no_key():
+    cached, fresh = Keyer(SECRET, cache=8), Keyer(SECRET, cache=0)
+    numbers = [f"+3361000{i:04d}" for i in range(50)]
+    for n in numbers * 3:
+        assert cached.key(n) == fresh.key(n)
+        assert len(cached._cache) <= 8
 
 
 def test_a_window_slides_by_slots_and_forgets():

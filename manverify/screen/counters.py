@@ -31,6 +31,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 
 from ..errors import ConfigError, UsageError
 from .keys import Keyer
+from .rings import TOP, Distinct, count, distinct, head_of, start
 
 Key = Optional[bytes]
 
@@ -219,22 +220,37 @@ def _check(orig: Key, dest: Key, pair: Key, now: float) -> None:
         raise UsageError("now: seconds since the epoch (a finite float)")
 
 
-class _Entry:
-    __slots__ = ("slots", "last", "expires", "oldest")
+class _Group:
+    """The subjects of some series and their states, least recently extended first. The screening
+    series of one number share an entry, `[expires, state of series 0, of series 1, ...]` (None
+    until written), so a call looks each number up once; a group of one counted series (the
+    callee's, the pair's: the most subjects) holds the state itself (`bare`), an int for most."""
 
-    def __init__(self):
-        self.slots: Dict[int, Any] = {}   # slot -> count, or slot -> set of members (distinct)
-        self.last: Optional[Dict[bytes, int]] = None  # distinct: member -> newest slot seen
-        self.expires = 0.0
-        self.oldest = 1 << 62  # the oldest slot held (counts)
+    __slots__ = ("table", "series", "bare", "shape", "sweep")
+
+    def __init__(self, series: Sequence[Series]):
+        self.table: "OrderedDict[bytes, Any]" = OrderedDict()
+        self.series = tuple(series)
+        self.bare = len(series) == 1 and not series[0].distinct
+        self.shape = (series[0].slots, series[0].width)
+        self.sweep = float("-inf")  # no need to look at the front before then (see _trim)
+
+    def expires(self, entry) -> float:
+        if self.bare:
+            k, width = self.shape
+            return (head_of(entry) + k + 1) * width
+        return entry[0]
 
 
 class LocalCounters(Counters):
     """In-process and exact, for one proxy, tests, the demo, and the Redis backend's fallback.
 
-    Thread-safe (one lock per call, so a call's counts are consistent). Memory is bounded: entries
-    whose window has passed are dropped as newer ones arrive, each series keeps at most `max_keys`
-    subjects (least recently written evicted first), and a distinct series at most
+    Each subject holds its series as rings of slot counts (rings.py), the series of a number in
+    one entry: a screened call is three look-ups (calling number, callee, pair) and a few
+    additions. Thread-safe (one lock per call, so a call's counts are consistent). Memory is
+    bounded: an entry goes once none of its series counts anything (looked at as new entries
+    arrive, the least recently extended first), each kind of subject keeps at most `max_keys`
+    entries (the least recently extended evicted first), and a distinct series at most
     `max_members` members per subject (beyond, the count stays at the cap: far above any limit)."""
 
     backend = "local"
@@ -244,7 +260,16 @@ class LocalCounters(Counters):
         super().__init__(windows, keyer if keyer is not None else Keyer.random())
         self.max_keys = max_keys
         self.max_members = max_members
-        self._tables: Dict[str, "OrderedDict[bytes, _Entry]"] = {}
+        s = self.series
+        self._orig = _Group((s.burst, s.fanout, s.short, s.outcomes))
+        self._dest = _Group((s.flood,))
+        self._pair = _Group((s.repeat,))
+        self._where: Dict[str, Tuple[_Group, int]] = {}  # series code -> its group, its index in entries
+        for g in (self._orig, self._dest, self._pair):
+            for i, x in enumerate(g.series):
+                self._where[x.code] = (g, i + 1)
+        self._orig_shape = (s.burst.slots, s.burst.width, s.fanout.slots, s.fanout.width,
+                            s.short.slots, s.short.width, s.outcomes.slots, s.outcomes.width)
         self._lock = threading.Lock()
         self.evicted = 0
         self.expired = 0
@@ -255,85 +280,185 @@ class LocalCounters(Counters):
             return [(tuple([hit(o.series, o.subject, o.add, o.member, now) for o in ops]), False) for ops, now in calls]
 
     def observe(self, orig_key: Key, dest_key: Key, pair_key: Key, now: float, extra: Sequence[Op] = ()) -> Counts:
-        # the same ops as Counters._call_ops without building them: the proxy's per-call path
-        _check(orig_key, dest_key, pair_key, now)
-        s, hit = self.series, self._hit
+        # What _hit does for Counters._call_ops's ops, without building them: the proxy's per-call
+        # path, so the common cases (a new subject, one more event in the slot held) are inline
+        # and the rest goes to count() (test_observe_is_the_call_ops_applied holds them together).
+        if not (type(now) is float and -1e12 < now < 1e12 and (orig_key is None or type(orig_key) is bytes)
+                and (dest_key is None or type(dest_key) is bytes) and (pair_key is None or type(pair_key) is bytes)):
+            _check(orig_key, dest_key, pair_key, now)
         burst = fanout = repeat = flood = short = outcomes = 0
         with self._lock:
             if orig_key is not None:
-                burst = hit(s.burst, orig_key, 1, None, now)
-                fanout = hit(s.fanout, orig_key, 1 if dest_key is not None else 0, dest_key, now)
-                short = hit(s.short, orig_key, 0, None, now)
-                outcomes = hit(s.outcomes, orig_key, 0, None, now)
+                burst, fanout, short, outcomes = self._orig_counts(orig_key, dest_key, now)
             if pair_key is not None:
-                repeat = hit(s.repeat, pair_key, 1, None, now)
+                g = self._pair
+                table = g.table
+                cur = int(now // g.shape[1])
+                st = table.get(pair_key)
+                if st is None:
+                    table[pair_key] = (cur << 32) + 1
+                    repeat = 1
+                    if now >= g.sweep or len(table) > self.max_keys:
+                        self._trim(g, now)
+                elif st.__class__ is int and st >> 32 == cur and st & TOP < TOP:
+                    table[pair_key] = st = st + 1
+                    repeat = st & TOP
+                else:
+                    repeat = self._count_one(g, pair_key, st, cur)
             if dest_key is not None:
-                flood = hit(s.flood, dest_key, 1, None, now)
-            for o in extra:
-                hit(o.series, o.subject, o.add, o.member, now)
-        return Counts(burst, fanout, repeat, flood, short, outcomes, False)
+                g = self._dest
+                table = g.table
+                cur = int(now // g.shape[1])
+                st = table.get(dest_key)
+                if st is None:
+                    table[dest_key] = (cur << 32) + 1
+                    flood = 1
+                    if now >= g.sweep or len(table) > self.max_keys:
+                        self._trim(g, now)
+                elif st.__class__ is int and st >> 32 == cur and st & TOP < TOP:
+                    table[dest_key] = st = st + 1
+                    flood = st & TOP
+                else:
+                    flood = self._count_one(g, dest_key, st, cur)
+            for o in extra:  # the look-up's series (lookup.py), values unused
+                self._hit(o.series, o.subject, o.add, o.member, now)
+        return _new_counts(Counts, (burst, fanout, repeat, flood, short, outcomes, False))
+
+    def observe_many(self, calls: Sequence[Tuple]) -> List[Counts]:
+        for c in calls:  # every mistake before any count, as in Counters.observe_many
+            _check(*c[:4])
+        observe = self.observe
+        return [observe(*c) for c in calls]
+
+    def _orig_counts(self, o: bytes, d: Key, now: float) -> Tuple[int, int, int, int]:
+        """One call from `o`: burst +1, fanout + `d`, short and outcomes read, on o's one entry."""
+        kb, wb, kf, wf, ks, ws, ko, wo = self._orig_shape
+        g = self._orig
+        table = g.table
+        cb = int(now // wb)
+        e = table.get(o)
+        if e is None:
+            expires = (cb + kb + 1) * wb
+            fan, fanout = None, 0
+            if d is not None:
+                cf = int(now // wf)
+                fan = Distinct(cf, kf)
+                fanout = distinct(fan, cf, d, kf, self.max_members)
+                if (cf + kf + 1) * wf > expires:  # not max(): it parses keywords on every call
+                    expires = (cf + kf + 1) * wf
+            table[o] = [expires, (cb << 32) + 1, fan, None, None]
+            if now >= g.sweep or len(table) > self.max_keys:
+                self._trim(g, now)
+            return 1, fanout, 0, 0
+        extended = False  # a series' newest slot moved: the entry's expiry may have
+        st = e[1]
+        if st.__class__ is int and st >> 32 == cb and st & TOP < TOP:
+            e[1] = st = st + 1
+            burst = st & TOP
+        elif st is None:
+            e[1], burst, extended = (cb << 32) + 1, 1, True
+        else:
+            extended = cb > head_of(st)
+            e[1], burst = count(st, cb, 1, kb)
+        fan = e[2]
+        if d is not None:
+            cf = int(now // wf)
+            if fan is None:
+                fan = e[2] = Distinct(cf, kf)
+                extended = True
+            elif cf > fan.head:
+                extended = True
+            elif cf == fan.head and fan.last.get(d) == cf:  # seen in this slot already: nothing moves
+                fanout = len(fan.last)
+                d = None
+            if d is not None:
+                fanout = distinct(fan, cf, d, kf, self.max_members)
+        else:
+            fanout = 0 if fan is None else distinct(fan, int(now // wf), None, kf, self.max_members)
+        st = e[3]
+        short = 0 if st is None else count(st, int(now // ws), 0, ks)[1]
+        st = e[4]
+        outcomes = 0 if st is None else count(st, int(now // wo), 0, ko)[1]
+        if extended:
+            expires = (cb + kb + 1) * wb
+            if fan is not None and (fan.head + kf + 1) * wf > expires:
+                expires = (fan.head + kf + 1) * wf
+            if expires > e[0]:
+                e[0] = expires
+                table.move_to_end(o)
+        return burst, fanout, short, outcomes
+
+    def _count_one(self, g: _Group, subject: bytes, st, cur: int) -> int:
+        """One event at slot `cur` for `subject`, whose state is `st`, in a bare group."""
+        head = head_of(st)
+        g.table[subject], value = count(st, cur, 1, g.shape[0])
+        if cur > head:
+            g.table.move_to_end(subject)
+        return value
 
     def _hit(self, s: Series, subject: bytes, add: int, member: Optional[bytes], now: float) -> int:
-        table = self._tables.get(s.code)
-        if table is None:
-            table = self._tables[s.code] = OrderedDict()
-        cur = int(now // s.width)
-        low = cur - s.slots
+        where = self._where.get(s.code)
+        if where is None:
+            where = self._where[s.code] = (_Group((s,)), 1)
+        g, i = where
+        if g.series[i - 1].distinct != s.distinct:
+            raise UsageError(f"series {s.name}: the name, window and slots of another series, counted otherwise")
+        if s.distinct and member is None:
+            add = 0
+        k, width = s.slots, s.width
+        cur = int(now // width)
+        table = g.table
         e = table.get(subject)
+        if g.bare:
+            if e is None:
+                if not add:
+                    return 0
+                table[subject] = start(cur, add, k)
+                self._trim(g, now)
+                return add
+            head = head_of(e)
+            table[subject], value = count(e, cur, add, k)
+            if add and cur > head:
+                table.move_to_end(subject)
+            return value
         if e is None:
             if not add:
                 return 0
-            e = table[subject] = _Entry()
-            self._trim(table, now)
+            e = table[subject] = [(cur + k + 1) * width] + [None] * len(g.series)
+            self._trim(g, now)
+        st = e[i]
         if s.distinct:
-            return self._distinct(e, subject, add, member, cur, low, s, table)
-        slots = e.slots
-        if e.oldest < low:  # only then is there something to drop
-            for k in [k for k in slots if k < low]:
-                del slots[k]
-            e.oldest = min(slots, default=cur)
-        total = sum(slots.values())
+            if st is None:
+                if not add:
+                    return 0
+                st = e[i] = Distinct(cur, k)
+            value = distinct(st, cur, member if add else None, k, self.max_members)
+        elif st is None:
+            if not add:
+                return 0
+            e[i], value = start(cur, add, k), add
+        else:
+            e[i], value = count(st, cur, add, k)
         if add:
-            slots[cur] = slots.get(cur, 0) + add
-            total += add
-            if cur < e.oldest:
-                e.oldest = cur
-            expires = (cur + s.slots + 1) * s.width
-            if expires > e.expires:
-                e.expires = expires
-            table.move_to_end(subject)
-        return total
+            expires = (cur + k + 1) * width
+            if expires > e[0]:
+                e[0] = expires
+                table.move_to_end(subject)
+        return value
 
-    def _distinct(self, e: _Entry, subject: bytes, add: int, member: Optional[bytes], cur: int, low: int,
-                  s: Series, table) -> int:
-        if e.last is None:
-            e.last = {}
-        last, by_slot = e.last, e.slots
-        for k in [k for k in by_slot if k < low]:
-            for m in by_slot.pop(k):
-                del last[m]
-        if add and member is not None:
-            seen = last.get(member)
-            if seen is None:
-                if len(last) < self.max_members:
-                    last[member] = cur
-                    by_slot.setdefault(cur, set()).add(member)
-            elif seen < cur:  # keep the newest slot only: out-of-order calls never move it back
-                by_slot[seen].discard(member)
-                last[member] = cur
-                by_slot.setdefault(cur, set()).add(member)
-            e.expires = max(e.expires, expiry_of(s, cur))
-            table.move_to_end(subject)
-        return len(last)
-
-    def _trim(self, table, now: float) -> None:
-        # least recently written first: with one window per table that is roughly expiry order;
-        # a few per insert keeps the cost constant
+    def _trim(self, g: _Group, now: float) -> None:
+        # least recently extended first: roughly expiry order; a few per insert keeps the cost
+        # constant (an OrderedDict finds its front in O(1), a dict after deletions does not).
+        # Until the front's expiry, inserts need not look (g.sweep).
+        table = g.table
         for _ in range(4):
             if len(table) < 2:
+                g.sweep = float("-inf")
                 break
-            key, head = next(iter(table.items()))
-            if head.expires > now:
+            key = next(iter(table))
+            expires = g.expires(table[key])
+            if expires > now:
+                g.sweep = expires
                 break
             del table[key]
             self.expired += 1
@@ -342,10 +467,15 @@ class LocalCounters(Counters):
             self.evicted += 1
 
     def stats(self) -> Dict[str, Any]:
+        """`keys`: the subjects held for each series (the series of one subject share its entry)."""
         with self._lock:
+            groups = {id(g): g for g, _ in self._where.values()}.values()
             return {"backend": self.backend, "degraded": False,
-                    "keys": {code.split(":", 1)[0]: len(t) for code, t in self._tables.items()},
+                    "keys": {s.name: len(g.table) for g in groups for s in g.series},
                     "evicted": self.evicted, "expired": self.expired}
+
+
+_new_counts = tuple.__new__  # Counts(...) without the generated __new__'s Python frame
 
 
 CONFIG_KEYS = ("backend", "url", "cluster", "key_secret", "budget_ms", "prefix", "probe_interval_s",
