@@ -13,9 +13,10 @@ A look-up reads the counters check() and feedback() fill, without counting (add=
 exchange with the store: every series of a number is tagged with the number's key, so on Redis it
 is one script, in one hash slot of a cluster. What is counted for it, all under keyed hashes:
 
-  calls       calls from the number, 30 days (check())
   verified-A/-B/-C, failed, unsigned
-              its calls by verification outcome when check() is given the Result, 30 days
+              the number's calls by verification outcome when check() is given the Result, 30 days
+  plain       its calls check() got without a Result, 30 days (so a call is one op, and its
+              calls are the sum of the five)
   outcomes30, short30
               call outcomes fed back and the short or unanswered ones, 30 days (feedback())
   reports-<category>
@@ -143,7 +144,7 @@ class Lookup:
             raise ConfigError(f"screening.lookup.report_window_s must be seconds from 60 to {MONTH}, not {window!r}")
         self.window = window
         self.screen = screen
-        self.calls = Series("calls", MONTH, slots=30)
+        self.plain = Series("plain", MONTH, slots=30)
         self.outcomes = Series("outcomes30", MONTH, slots=30)
         self.short = Series("short30", MONTH, slots=30)
         self.attested = {a: Series(f"verified-{a}", MONTH, slots=30) for a in "ABC"}
@@ -155,20 +156,19 @@ class Lookup:
 
     # ------------------------------------------------------------------ what calls count
     def call_ops(self, orig_key: Optional[bytes], result: Optional[Result]) -> Tuple[Op, ...]:
-        """Ops check() adds to a call's counting (same round trip): the calling number's 30-day
-        calls and, with a Result, its verification outcome."""
+        """The op check() adds to a call's counting (same round trip): one count of the calling
+        number in the series of its verification outcome, `plain` without a Result."""
         if orig_key is None:
             return ()
-        calls = Op(self.calls, orig_key, orig_key)
         if result is None:
-            return (calls,)
-        if result.ok:
+            series = self.plain
+        elif result.ok:
             series = self.attested.get(result.attest, self.attested["C"])
         elif result.sip_code == 428:  # no Identity header: unsigned, not a failed signature
             series = self.unsigned
         else:
             series = self.failed
-        return calls, Op(series, orig_key, orig_key)
+        return (Op(series, orig_key, orig_key),)
 
     def outcome_ops(self, orig_key: bytes, short: bool) -> Tuple[Op, ...]:
         """Ops feedback() adds to an outcome: the 30-day outcomes and short ones."""
@@ -203,14 +203,15 @@ class Lookup:
     def _look(self, e164: str, nkey: bytes, now: float, add: Optional[str]) -> Dict[str, Any]:
         screen = self.screen
         cs = screen.counters.series
-        ops = [Op(cs.burst, nkey, nkey, 0), Op(cs.fanout, nkey, nkey, 0), Op(self.calls, nkey, nkey, 0),
+        ops = [Op(cs.burst, nkey, nkey, 0), Op(cs.fanout, nkey, nkey, 0), Op(self.plain, nkey, nkey, 0),
                Op(self.outcomes, nkey, nkey, 0), Op(self.short, nkey, nkey, 0), Op(self.failed, nkey, nkey, 0),
                Op(self.unsigned, nkey, nkey, 0)]
         ops += [Op(s, nkey, nkey, 0) for s in self.attested.values()]
         ops += [Op(s, nkey, nkey, 1 if c == add else 0) for c, s in self.reports.items()]
         values, degraded = screen.counters.apply(ops, now)
-        burst, fanout, calls, outcomes, short, failed, unsigned = values[:7]
+        burst, fanout, plain, outcomes, short, failed, unsigned = values[:7]
         attested = dict(zip(self.attested, values[7:10]))
+        calls = plain + sum(attested.values()) + failed + unsigned
         reports = dict(zip(CATEGORIES, values[10:]))
 
         nclass = plan.classify(e164)
