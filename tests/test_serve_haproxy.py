@@ -39,6 +39,9 @@ backend manverify
     option httpchk GET /healthz
     retries 2
     option redispatch 1
+    # No request goes out on an idle connection to a server that may have just died: a POST sent
+    # on one cannot be retried, and the client would see a failure that was never in flight.
+    http-reuse never
     http-response set-header X-Served-By %s
 {servers}
 """
