@@ -102,20 +102,35 @@ def decode_line(raw: bytes) -> Any:
         raise BadLine(f"not JSON: {e}") from None
 
 
-class Run:
-    """One batch run: counts what went through and writes records; run() drives it."""
+class Batch:
+    """One batch run over JSONL lines: reads them a chunk at a time, answers every call of a chunk
+    at once, writes one record per line in input order, counts calls and bad lines. What a call
+    is and how it is answered is a subclass's: parse(), answer(), record(), tally(), ok."""
 
-    def __init__(self, verifier, out: IO[str], progress: Optional[IO[str]] = None,
-                 default_now: Optional[float] = None):
-        self.verifier = verifier
+    verb = "answered"
+    failure = "the answer failed on this call"  # the error of a line whose call raised
+
+    def __init__(self, out: IO[str], progress: Optional[IO[str]] = None, default_now: Optional[float] = None):
         self.out = out
         self.progress = progress
         self.default_now = default_now
-        self.codes: Counter = Counter()
-        self.calls = 0  # verified: each has its Result
+        self.calls = 0  # answered: each has its record
         self.bad: List[int] = []  # line numbers of the bad lines
         self.start = time.perf_counter()
         self._shown = -math.inf  # the first chunk shows at once: the run is alive
+
+    def parse(self, obj: Any) -> dict:
+        raise NotImplementedError
+
+    def answer(self, calls: List[dict]) -> list:
+        """One answer per call, in order; an Exception in place of an answer makes its line bad."""
+        raise NotImplementedError
+
+    def record(self, answer: Any, line: int, ident: Any) -> dict:
+        raise NotImplementedError
+
+    def tally(self) -> str:
+        raise NotImplementedError
 
     def feed(self, lines: Iterable[bytes]) -> None:
         # pending: (line number, id or NO_ID, call or error text), in input order
@@ -128,7 +143,7 @@ class Run:
                 obj = decode_line(raw)
                 if isinstance(obj, dict):
                     ident = obj.get("id", NO_ID)
-                entry = parse_call(obj, self.default_now)
+                entry = self.parse(obj)
             except BadLine as e:
                 entry = str(e)
             pending.append((lineno, ident, entry))
@@ -138,17 +153,16 @@ class Run:
 
     def _flush(self, pending: list) -> None:
         calls = [entry for _, _, entry in pending if type(entry) is dict]
-        results = iter(self._verify(calls))
+        answers = iter(self.answer(calls) if calls else ())
         records = []
         for lineno, ident, entry in pending:
             if type(entry) is dict:
-                r = next(results)
-                if isinstance(r, Exception):
-                    entry = f"the verifier failed on this call: {type(r).__name__}: {r}"
+                a = next(answers)
+                if isinstance(a, Exception):
+                    entry = f"{self.failure}: {type(a).__name__}: {a}"
                 else:
                     self.calls += 1
-                    self.codes[r.sip_code] += 1
-                    records.append(decision_record(r, line=lineno, id=ident))
+                    records.append(self.record(a, lineno, ident))
                     continue
             self.bad.append(lineno)
             records.append({"line": lineno, "id": None if ident is NO_ID else ident, "error": entry})
@@ -158,7 +172,56 @@ class Run:
             self.out.flush()  # stream: a reader downstream sees each chunk as soon as it is done
         self._show_progress()
 
-    def _verify(self, calls: List[dict]) -> list:
+    def _show_progress(self) -> None:
+        if self.progress is None:
+            return
+        t = time.perf_counter()
+        if t - self._shown >= _PROGRESS_EVERY:
+            self._shown = t
+            bad = f", {len(self.bad)} bad line{'s' if len(self.bad) != 1 else ''}" if self.bad else ""
+            self.progress.write(f"\r{self.calls} calls {self.verb}{bad}, {self._rate(t):.0f} calls/s")
+            self.progress.flush()
+
+    def _rate(self, t: float) -> float:
+        return self.calls / (t - self.start) if t > self.start else 0.0
+
+    def summary(self) -> str:
+        """The closing line: calls, their tally, bad lines, throughput."""
+        text = f"{self.calls} calls, {self.tally() or 'none'}"
+        if self.bad:
+            n = len(self.bad)
+            text += f"; {n} bad line{'s' if n != 1 else ''} (first: line {self.bad[0]})"
+        return f"{text}; {self._rate(time.perf_counter()):.0f} calls/s"
+
+    @property
+    def ok(self) -> bool:
+        raise NotImplementedError
+
+    def drive(self, lines: Iterable[bytes], err: IO[str]) -> bool:
+        """Every line through, the summary to `err` (after erasing the progress line); self.ok."""
+        self.feed(lines)
+        if self.progress is not None:
+            err.write("\r\x1b[K")  # erase the progress line; the summary takes its place
+        print(self.summary(), file=err)
+        return self.ok
+
+
+class Run(Batch):
+    """`verify --batch`: each call verified, its Result recorded; ok when every call passed."""
+
+    verb = "verified"
+    failure = "the verifier failed on this call"
+
+    def __init__(self, verifier, out: IO[str], progress: Optional[IO[str]] = None,
+                 default_now: Optional[float] = None):
+        super().__init__(out, progress, default_now)
+        self.verifier = verifier
+        self.codes: Counter = Counter()
+
+    def parse(self, obj: Any) -> dict:
+        return parse_call(obj, self.default_now)
+
+    def answer(self, calls: List[dict]) -> list:
         """verify_many(), and should the verifier fail on a call's data (a defect: it must answer
         every call with a Result), each call alone, so that only the calls it fails on are lost."""
         try:
@@ -173,28 +236,13 @@ class Run:
                 out.append(e)
         return out
 
-    def _show_progress(self) -> None:
-        if self.progress is None:
-            return
-        t = time.perf_counter()
-        if t - self._shown >= _PROGRESS_EVERY:
-            self._shown = t
-            bad = f", {len(self.bad)} bad line{'s' if len(self.bad) != 1 else ''}" if self.bad else ""
-            self.progress.write(f"\r{self.calls} calls verified{bad}, {self._rate(t):.0f} calls/s")
-            self.progress.flush()
+    def record(self, r: Any, line: int, ident: Any) -> dict:
+        self.codes[r.sip_code] += 1
+        return decision_record(r, line=line, id=ident)
 
-    def _rate(self, t: float) -> float:
-        return self.calls / (t - self.start) if t > self.start else 0.0
-
-    def summary(self) -> str:
-        """The closing line: calls, counts per code, bad lines, throughput."""
-        codes = ", ".join(f"{'pass' if c is None else c}: {k}"
-                          for c, k in sorted(self.codes.items(), key=lambda x: x[0] or 0))
-        text = f"{self.calls} calls, {codes or 'none'}"
-        if self.bad:
-            n = len(self.bad)
-            text += f"; {n} bad line{'s' if n != 1 else ''} (first: line {self.bad[0]})"
-        return f"{text}; {self._rate(time.perf_counter()):.0f} calls/s"
+    def tally(self) -> str:
+        return ", ".join(f"{'pass' if c is None else c}: {k}"
+                         for c, k in sorted(self.codes.items(), key=lambda x: x[0] or 0))
 
     @property
     def ok(self) -> bool:
@@ -205,9 +253,4 @@ def run(verifier, lines: Iterable[bytes], out: IO[str], err: IO[str], progress: 
         default_now: Optional[float] = None) -> bool:
     """Verify every call of `lines`, write one record per line to `out` and the summary to `err`
     (with progress lines on it first when `progress`); True when every call passed."""
-    batch = Run(verifier, out, err if progress else None, default_now)
-    batch.feed(lines)
-    if progress:
-        err.write("\r\x1b[K")  # erase the progress line; the summary takes its place
-    print(batch.summary(), file=err)
-    return batch.ok
+    return Run(verifier, out, err if progress else None, default_now).drive(lines, err)

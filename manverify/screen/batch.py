@@ -13,17 +13,13 @@ rate; the exit status is 0 when every call was allowed and every line read, 1 ot
 """
 from __future__ import annotations
 
-import json
 import math
-import time
 from collections import Counter
-from typing import IO, Any, Iterable, List, Optional, Tuple, Union
+from typing import IO, Any, Iterable, List, Optional, Union
 
-from ..batch import NO_ID, BadLine, decode_line
+from ..batch import NO_ID, Batch, BadLine
 from ..result import FAILED, NOT_VALIDATED, PASSED, Result
 
-CHUNK = 1024  # calls per check_many(): one round trip to the store each
-_PROGRESS_EVERY = 0.2
 ENTRIES = ("national", "international")
 # What an SBC's verstat says of the call, as the Result the intl.* rules read: (ok, SIP code).
 VERSTATS = {PASSED: (True, None), FAILED: (False, 438), NOT_VALIDATED: (False, 428)}
@@ -79,84 +75,36 @@ def _finite(x: Union[int, float]) -> bool:
         return False
 
 
-class Run:
-    """One batch run: screens chunks in order, writes records, counts actions and bad lines."""
+class Run(Batch):
+    """`screen --batch`: chunks screened in order by check_many(); ok when every call was allowed."""
+
+    verb = "screened"
+    failure = "screening failed on this call"
 
     def __init__(self, screen, out: IO[str], progress: Optional[IO[str]] = None,
                  default_now: Optional[float] = None):
+        super().__init__(out, progress, default_now)
         self.screen = screen
-        self.out = out
-        self.progress = progress
-        self.default_now = default_now
         self.actions: Counter = Counter()
-        self.calls = 0
-        self.bad: List[int] = []
-        self.start = time.perf_counter()
-        self._shown = -math.inf
 
-    def feed(self, lines: Iterable[bytes]) -> None:
-        pending: List[Tuple[int, Any, Union[dict, str]]] = []
-        for lineno, raw in enumerate(lines, 1):
-            if not raw.strip():
-                continue
-            ident = NO_ID
-            try:
-                obj = decode_line(raw)
-                if isinstance(obj, dict):
-                    ident = obj.get("id", NO_ID)
-                entry = parse_call(obj, self.default_now)
-            except BadLine as e:
-                entry = str(e)
-            pending.append((lineno, ident, entry))
-            if len(pending) == CHUNK:
-                self._flush(pending)
-        self._flush(pending)
+    def parse(self, obj: Any) -> dict:
+        return parse_call(obj, self.default_now)
 
-    def _flush(self, pending: list) -> None:
-        calls = [entry for _, _, entry in pending if type(entry) is dict]
-        decisions = iter(self.screen.check_many(calls) if calls else ())
-        records = []
-        for lineno, ident, entry in pending:
-            if type(entry) is dict:
-                d = next(decisions)
-                self.calls += 1
-                self.actions[d.action] += 1
-                rec = {"line": lineno}
-                if ident is not NO_ID:
-                    rec["id"] = ident
-                rec.update(d.to_dict())
-                records.append(rec)
-            else:
-                self.bad.append(lineno)
-                records.append({"line": lineno, "id": None if ident is NO_ID else ident, "error": entry})
-        pending.clear()
-        if records:
-            self.out.write("".join(json.dumps(rec, separators=(",", ":")) + "\n" for rec in records))
-            self.out.flush()
-        self._show_progress()
+    def answer(self, calls: List[dict]) -> list:
+        return self.screen.check_many(calls)
 
-    def _show_progress(self) -> None:
-        if self.progress is None:
-            return
-        t = time.perf_counter()
-        if t - self._shown >= _PROGRESS_EVERY:
-            self._shown = t
-            bad = f", {len(self.bad)} bad line{'s' if len(self.bad) != 1 else ''}" if self.bad else ""
-            self.progress.write(f"\r{self.calls} calls screened{bad}, {self._rate(t):.0f} calls/s")
-            self.progress.flush()
+    def record(self, d: Any, line: int, ident: Any) -> dict:
+        self.actions[d.action] += 1
+        rec = {"line": line}
+        if ident is not NO_ID:
+            rec["id"] = ident
+        rec.update(d.to_dict())
+        return rec
 
-    def _rate(self, t: float) -> float:
-        return self.calls / (t - self.start) if t > self.start else 0.0
-
-    def summary(self) -> str:
+    def tally(self) -> str:
         from .rules import ACTIONS
 
-        actions = ", ".join(f"{a}: {self.actions[a]}" for a in ACTIONS if self.actions[a])
-        text = f"{self.calls} calls, {actions or 'none'}"
-        if self.bad:
-            n = len(self.bad)
-            text += f"; {n} bad line{'s' if n != 1 else ''} (first: line {self.bad[0]})"
-        return f"{text}; {self._rate(time.perf_counter()):.0f} calls/s"
+        return ", ".join(f"{a}: {self.actions[a]}" for a in ACTIONS if self.actions[a])
 
     @property
     def ok(self) -> bool:
@@ -167,12 +115,7 @@ def run(screen, lines: Iterable[bytes], out: IO[str], err: IO[str], progress: bo
         default_now: Optional[float] = None) -> bool:
     """Screen every call of `lines`, write one record per line to `out` and the summary to `err`;
     True when every call was allowed and every line was a call."""
-    batch = Run(screen, out, err if progress else None, default_now)
-    batch.feed(lines)
-    if progress:
-        err.write("\r\x1b[K")
-    print(batch.summary(), file=err)
-    return batch.ok
+    return Run(screen, out, err if progress else None, default_now).drive(lines, err)
 
 
 def load(path: str):
