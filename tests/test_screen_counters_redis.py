@@ -15,7 +15,7 @@ import redis
 
 from manverify.screen.counters import LocalCounters, Windows, counters_from_config
 from manverify.screen.keys import Keyer
-from .redishelp import RedisServer, free_port, redis_cluster, redis_server  # noqa: F401 - fixtures
+from .redishelp import RedisServer, dump_store, free_port, redis_cluster, redis_server  # noqa: F401 - fixtures
 
 SECRET = "k" * 32
 WINDOWS = Windows(burst=60, fanout=3600, repeat=30 * 86400, flood=60, short=3600)
@@ -244,29 +244,6 @@ def test_a_flushed_script_cache_is_reloaded_without_losing_the_call(redis_server
         assert (c.burst, c.degraded) == (2, False) and store.stats()["errors"] == 0
 
 
-def _dump(server):
-    """Every key and every value in the store, whatever its type."""
-    r = redis.Redis.from_url(server.url)
-    out = []
-    for key in r.scan_iter(count=1000):
-        out.append(key)
-        kind = r.type(key)
-        if kind == b"string":
-            out.append(r.get(key))
-        elif kind == b"hash":
-            for f, v in r.hgetall(key).items():
-                out += [f, v]
-        elif kind == b"set":
-            out += list(r.smembers(key))
-        elif kind == b"zset":
-            out += [m for m, _ in r.zrange(key, 0, -1, withscores=True)]
-        elif kind == b"list":
-            out += r.lrange(key, 0, -1)
-        else:
-            out.append(r.dump(key))
-    return out
-
-
 def test_no_number_in_clear_in_the_store_or_the_logs(redis_server, caplog):
     caplog.set_level(logging.DEBUG)
     used = NUMBERS + ["+33198765432"]
@@ -280,7 +257,7 @@ def test_no_number_in_clear_in_the_store_or_the_logs(redis_server, caplog):
         store.observe_many([(keyer.key(n), keyer.key(used[0]), None, now) for n in used])
         redis_server.kill()  # an outage, so that the logs have something to say
         store.observe(keyer.key(used[0]), None, None, now)
-    dumped = _dump(redis_server) if redis_server.proc and redis_server.proc.poll() is None else None
+    dumped = dump_store(redis_server.url) if redis_server.proc and redis_server.proc.poll() is None else None
     assert dumped is None  # killed: the dump below comes from a second run on a live store
     redis_server.start()
     with make(redis_server.url) as store:
@@ -288,7 +265,7 @@ def test_no_number_in_clear_in_the_store_or_the_logs(redis_server, caplog):
             o, d = keyer.key(n), keyer.key(used[(i + 1) % len(used)])
             store.observe(o, d, keyer.pair(o, d), now)
             store.outcome(o, True, now)
-    dumped = _dump(redis_server)
+    dumped = dump_store(redis_server.url)
     assert len(dumped) > 3 * len(used)
     forms = set()
     for n in used:

@@ -14,7 +14,7 @@ from manverify.result import Result
 from manverify.screen import lookup as lookup_mod
 from manverify.screen.engine import Screen
 from manverify.screen.lookup import CATEGORIES, TABLE, ReportLimited, judge
-from .redishelp import redis_server  # noqa: F401 - fixture
+from .redishelp import dump_store, redis_server  # noqa: F401 - fixture
 
 T0 = 1_796_000_000.0  # a Tuesday of 2026, any time works: the look-up has no hours
 DAY = 86400
@@ -272,22 +272,6 @@ def test_a_look_up_is_one_script_on_redis(redis_server):
     assert grew - {"evalsha"} <= {"hgetall", "hdel", "exists", "pfcount"}
 
 
-def _dump(server):
-    r = redis.Redis.from_url(server.url)
-    out = []
-    for key in r.scan_iter(count=1000):
-        out.append(key)
-        kind = r.type(key)
-        if kind == b"hash":
-            for f, v in r.hgetall(key).items():
-                out += [f, v]
-        elif kind == b"string":
-            out.append(r.get(key))
-        else:
-            out.append(r.dump(key))
-    return out
-
-
 def test_no_number_and_no_reporter_in_clear_in_redis(redis_server):
     numbers = [f"06{i:08d}" for i in range(11111111, 11111131)] + [CANVASSER]
     reporters = [f"reporter-{i}@example.org" for i in range(5)]
@@ -298,7 +282,7 @@ def test_no_number_and_no_reporter_in_clear_in_redis(redis_server):
             for r in reporters:
                 s.report(n, CATEGORIES[i % 4], r, now=T0)
             assert s.lookup(n, now=T0)["reports"]["total"] == len(reporters)
-    dumped = _dump(redis_server)
+    dumped = dump_store(redis_server.url)
     assert len(dumped) > 10 * len(numbers)
     blob = b"\n".join(dumped)
     forms = set()
