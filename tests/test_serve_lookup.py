@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve]) is not installed")
+pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve], Python >= 3.10) is not installed")
 
 from .redishelp import REDIS_SERVER, RedisServer  # noqa: E402
 from .servehelp import DEST, Service  # noqa: E402

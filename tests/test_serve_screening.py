@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve]) is not installed")
+pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve], Python >= 3.10) is not installed")
 
 from .servehelp import DEST, ORIG, Service  # noqa: E402
 
