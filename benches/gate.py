@@ -46,8 +46,9 @@ from manverify import bench  # noqa: E402
 #   Screen.check / Verifier.verify (issue 17: plan, 100 k numbers + 10 k prefixes, local
 #       counters; 7 Dec, a busy box)  0.81-0.96 in 3 runs (2.5 before the counters' rings and
 #       the Keyer's precomputed pads) -> target 0.10 not met (docs/screening.md, Performance:
-#       the call is ~40 dict/str operations of Python); floor 1.20 = worst + 0.24; losing the
-#       rings (~1.5) or the gated rule walk fails it.
+#       the call is ~40 dict/str operations of Python). With the look-up's 30-day series counted
+#       in every check (issue 18, ~4 us): 0.99-1.19 in 3 runs -> floor 1.45 = worst + 0.26;
+#       losing the rings (~+0.5) fails it.
 # Per-call ratios are medians of interleaved rounds; another process on the second core only
 # lowers a 2-thread rate, so scaling uses the upper quartile of back-to-back 1/2-thread pairs.
 LIMITS = {
@@ -55,7 +56,7 @@ LIMITS = {
     "Verifier.verify / cryptography": (0.75, 0.50, "max"),
     "es256.verify_many 2 threads / 1": (1.70, 1.80, "min"),
     "Verifier.verify_many 2 threads / 1": (1.10, 1.80, "min"),
-    "Screen.check / Verifier.verify": (1.20, 0.10, "max"),
+    "Screen.check / Verifier.verify": (1.45, 0.10, "max"),
 }
 
 
