@@ -13,11 +13,10 @@ rate; the exit status is 0 when every call was allowed and every line read, 1 ot
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
-from typing import IO, Any, Iterable, List, Optional, Union
+from typing import IO, Any, Iterable, List, Optional
 
-from ..batch import NO_ID, Batch, BadLine
+from ..batch import NO_ID, Batch, BadLine, _finite
 from ..result import FAILED, NOT_VALIDATED, PASSED, Result
 
 ENTRIES = ("national", "international")
@@ -66,13 +65,6 @@ def parse_call(obj: Any, default_now: Optional[float]) -> dict:
         raise BadLine(str(e)[:200]) from None
     return {"orig": obj["orig"], "dest": obj["dest"], "now": now, "entry": entry, "partner": partner,
             "result": result}
-
-
-def _finite(x: Union[int, float]) -> bool:
-    try:
-        return math.isfinite(x)
-    except OverflowError:
-        return False
 
 
 class Run(Batch):

@@ -34,7 +34,7 @@ from .decision import PHRASES, ScreenDecision
 from .lists import NO_HITS, Lists
 from .lookup import Lookup
 from .majnum import MajnumSource
-from .rules import ACTIONS, ORDER, OUTBOUND, RULES, SEVERITY, Call
+from .rules import ABSENT, ACTIONS, ORDER, OUTBOUND, RULES, SEVERITY, Call, is_time
 
 log = logging.getLogger("manverify.screen")
 
@@ -46,21 +46,8 @@ _TOP_KEYS += ("lookup",)  # caller look-up and user reports (lookup.py)
 DIRECTIONS = ("inbound", "outbound")
 _NO_HITS = NO_HITS  # lists.match answers this very object when nothing matched
 _ZERO = Counts(0, 0, 0, 0, 0, 0, False)
-_ABSENT = plan.NumberClass("absent", None, None, "the call presents no number here")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 ERROR_RULE = "screen.error"
-
-
-def _is_time(now: Any) -> bool:
-    """Epoch seconds from 1970 to year 5000: what a call's time can be (NaN, 1e300 cannot)."""
-    return type(now) in (int, float) and 0 <= now < 95_617_584_000
-
-
-def _mask(number: Optional[str]) -> str:
-    """A number as logs may show it: the country code and the last two digits."""
-    if not number:
-        return "-"
-    return number[:2] + "*" * max(0, len(number) - 4) + number[-2:]
 
 
 class _Tally:
@@ -301,7 +288,7 @@ class Screen(outbound_mod.OutboundSide):
             except Exception:  # noqa: BLE001
                 prepared.append(None)
         try:
-            keyed = [(c, self._keys(c)) for c in prepared if c is not None]
+            keyed = [(c, self._keys(c.orig, c.dest)) for c in prepared if c is not None]
             counts = self.counters.observe_many([k + (c.now, self._lookup.call_ops(k[0], c.result)) for c, k in keyed])
         except Exception:  # noqa: BLE001
             return [self._error() for _ in prepared]
@@ -316,17 +303,17 @@ class Screen(outbound_mod.OutboundSide):
                 out.append(self._error())
         return out
 
-    def _keys(self, call: Call) -> Tuple[Optional[bytes], Optional[bytes], Optional[bytes]]:
+    def _keys(self, orig: Optional[str], dest: Optional[str]) -> Tuple[Optional[bytes], Optional[bytes], Optional[bytes]]:
+        """The counter keys of a call's numbers: the calling, the called, and their pair."""
         k = self.keyer
-        o = k.key(call.orig) if call.orig else None
-        d = k.key(call.dest) if call.dest else None
-        p = k.pair(o, d) if o is not None and d is not None else None
-        return o, d, p
+        o = k.key(orig) if orig else None
+        d = k.key(dest) if dest else None
+        return o, d, (k.pair(o, d) if o is not None and d is not None else None)
 
     def _call(self, orig, dest, now, entry, partner, result, count: bool = True) -> Call:
         o = tn.try_canonical(orig) if type(orig) is str else None
         d = tn.try_canonical(dest) if type(dest) is str else None
-        if not _is_time(now):
+        if not is_time(now):
             now = time.time()  # a time that is no time is not the call's to choose
         if entry not in ENTRIES:
             entry = "national"
@@ -334,18 +321,15 @@ class Screen(outbound_mod.OutboundSide):
             partner = None
         if not isinstance(result, Result):
             result = None
-        oc = plan.classify(o) if o else _ABSENT
-        dc = plan.classify(d) if d else _ABSENT
+        oc = plan.classify(o) if o else ABSENT
+        dc = plan.classify(d) if d else ABSENT
         hits = self.lists.match(o, partner, now) if self.lists is not None and o else _NO_HITS
         majnum = self.majnum
         holder = "" if majnum is None or not o or not plan.is_french(o) else majnum.holder(o)
         counts = _ZERO
         if count and (o or d):
-            k = self.keyer
-            ok = k.key(o) if o else None
-            dk = k.key(d) if d else None
-            counts = self.counters.observe(ok, dk, k.pair(ok, dk) if ok and dk else None, now,
-                                           self._lookup.call_ops(ok, result))
+            keys = self._keys(o, d)
+            counts = self.counters.observe(*keys, now, self._lookup.call_ops(keys[0], result))
         return Call(o, d, oc, dc, entry, partner, result, now, hits, holder, counts)
 
     def _rules_for(self, call: Call):
@@ -434,7 +418,7 @@ class Screen(outbound_mod.OutboundSide):
             o = tn.try_canonical(orig) if isinstance(orig, str) else None
             if o is None:
                 return
-            if not _is_time(now):
+            if not is_time(now):
                 now = time.time()
             seconds = duration if isinstance(duration, (int, float)) and math.isfinite(duration) else 0.0
             short = not answered or seconds < self._min_duration
@@ -483,8 +467,3 @@ class Screen(outbound_mod.OutboundSide):
 
     def close(self) -> None:
         self.counters.close()
-
-
-def masked(number: Optional[str]) -> str:
-    """How a number may appear in a log line (numbers are personal data)."""
-    return _mask(number)

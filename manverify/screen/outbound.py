@@ -40,7 +40,7 @@ from ..errors import ConfigError, UsageError
 from . import listfile, numtable, plan
 from .counters import Counts, Op, Series
 from .lists import NO_HITS, Hit, Lists, _File, _release_freed_memory
-from .rules import Call
+from .rules import ABSENT, Call, is_time
 
 log = logging.getLogger("manverify.screen")
 
@@ -246,12 +246,6 @@ def customer_ids(tables: Tables) -> Iterable[str]:
 # ---------------------------------------------------------------------------- the Screen's side
 _UNAUTH = "outbound.unauthorised-number"
 _ZERO, _DEGRADED = Counts(), Counts(degraded=True)
-_ABSENT = plan.NumberClass("absent", None, None, "the call presents no number here")
-
-
-def _is_time(now: Any) -> bool:
-    """As the engine's: epoch seconds from 1970 to year 5000."""
-    return type(now) in (int, float) and 0 <= now < 95_617_584_000
 
 
 class Authorisation(NamedTuple):
@@ -296,10 +290,10 @@ class OutboundSide:
     def _outbound_call(self, orig: Any, dest: Any, now: Any, customer: Any, add: int = 1):
         o = tn.try_canonical(orig) if isinstance(orig, str) else None
         d = tn.try_canonical(dest) if isinstance(dest, str) else None
-        if not _is_time(now):
+        if not is_time(now):
             now = time.time()
-        oc = plan.classify(o) if o else _ABSENT
-        dc = plan.classify(d) if d else _ABSENT
+        oc = plan.classify(o) if o else ABSENT
+        dc = plan.classify(d) if d else ABSENT
         c = self._out_tables.customers.get(customer) if isinstance(customer, str) else None
         counts = _ZERO
         if c is None:
@@ -338,7 +332,7 @@ class OutboundSide:
                 log.warning(
                     "refusal fed back for %s; not counted", "an unknown customer" if c is None else "no called number")
                 return
-            if not _is_time(now):
+            if not is_time(now):
                 now = time.time()
             self.counters.apply([refusal(self._out_series, self.keyer, c.id, self.keyer.key(d))], now)
         except Exception:  # noqa: BLE001
@@ -385,7 +379,7 @@ class OutboundSide:
         if c is None:
             raise UsageError(f"customer: {str(customer)[:64]!r} is not in the configuration's customers "
                              f"(known: {sorted(self._out_tables.customers)[:10]})")
-        if not _is_time(now):
+        if not is_time(now):
             now = time.time()
         k, s = self.keyer, self._out_series
         numbers = [tn.try_canonical(x) if isinstance(x, str) else None for x in dests]

@@ -47,6 +47,14 @@ class Call(NamedTuple):
 
 Values = Optional[Dict[str, Any]]
 
+# The class of a number a call does not present (anonymous, garbage): no rule's class.
+ABSENT = NumberClass("absent", None, None, "the call presents no number here")
+
+
+def is_time(now: Any) -> bool:
+    """Epoch seconds from 1970 to year 5000: what a call's time can be (NaN, 1e300 cannot)."""
+    return type(now) in (int, float) and 0 <= now < 95_617_584_000
+
 
 # ---------------------------------------------------------------------------- numbering plan
 def plan_invalid(call: Call, s: Mapping[str, Any]) -> Values:
