@@ -167,6 +167,12 @@ def _wait_until(predicate, timeout=10.0):
     return False
 
 
+def _observed(store, n, *call):
+    """n observe() of one call: the Counts, and the longest any of them took."""
+    timed = [_timed(store.observe, *call) for _ in range(n)]
+    return [c for c, _ in timed], max(took for _, took in timed)
+
+
 def test_a_killed_store_never_holds_a_call_and_is_used_again_after_restart(redis_server, caplog):
     keyer = Keyer(SECRET)
     o, d = keyer.key(NUMBERS[0]), keyer.key(NUMBERS[1])
@@ -176,12 +182,7 @@ def test_a_killed_store_never_holds_a_call_and_is_used_again_after_restart(redis
         now = time.time()
         assert [store.observe(o, d, None, now).burst for _ in range(3)] == [1, 2, 3]
         redis_server.kill()
-        worst = 0.0
-        seen = []
-        for _ in range(50):
-            c, took = _timed(store.observe, o, d, None, now)
-            worst = max(worst, took)
-            seen.append(c)
+        seen, worst = _observed(store, 50, o, d, None, now)
         assert all(c.degraded for c in seen) and worst < 10 * budget, worst
         batch, took = _timed(store.observe_many, [(o, d, None, now)] * 10)
         assert all(c.degraded for c in batch) and took < 10 * budget
@@ -221,12 +222,7 @@ def test_a_slow_store_costs_a_call_at_most_its_budget(redis_server):
         now = time.time()
         assert not store.observe(o, None, None, now).degraded
         assert redis_server.cli("CLIENT", "PAUSE", "1500", "ALL").strip() == "OK"
-        worst = 0.0
-        seen = []
-        for _ in range(30):
-            c, took = _timed(store.observe, o, None, None, now)
-            worst = max(worst, took)
-            seen.append(c)
+        seen, worst = _observed(store, 30, o, None, None, now)
         assert all(c.degraded for c in seen) and worst < 10 * budget, worst
         assert store.stats()["breaker_opens"] == 1
         assert _wait_until(lambda: not store.stats()["degraded"])  # the pause ends, a probe closes it
