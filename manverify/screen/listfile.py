@@ -180,8 +180,10 @@ def _digits_value(d: np.ndarray, pos: np.ndarray, n: int) -> np.ndarray:
     return v
 
 
-def _fast_chunk(chunk: bytes) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """chunk: whole lines, the last ending with b'\\n'. Returns (keys, their line indexes in the
+def numbers_in_chunk(chunk: bytes) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The vectorised reader of number files: the lists' loader's and scrub's.
+
+    chunk: whole lines, the last ending with b'\\n'. Returns (keys, their line indexes in the
     chunk, indexes of the lines left for parse_line, their starts, their ends)."""
     a = np.frombuffer(chunk, dtype=np.uint8)
     ends = np.flatnonzero(a == 10)
@@ -260,7 +262,7 @@ def read(path: Path) -> ListFile:
                     rest = data
                     continue
             chunk, rest = data[:cut], data[cut:]
-            k, at, slow, s_starts, s_ends = _fast_chunk(chunk)
+            k, at, slow, s_starts, s_ends = numbers_in_chunk(chunk)
             n_lines = chunk.count(b"\n")
             buffers.add(k, at + line_base)
             for i, s, e in zip(slow.tolist(), s_starts.tolist(), s_ends.tolist()):

@@ -29,8 +29,8 @@ Scale (benches/scrub_bench.py, 10 M opposition numbers, 1 M contacts, medians of
 machine's 2 cores, shared with other work, numpy 2.4): 3.5 s wall (3.3 s CPU), 176 MB peak resident;
 a plain Python set doing the same job in the same run: 22.8 s (21.1 s CPU), 937 MB: 6.6x. Under a
 heavier load (load average 5): 7.4 s (4.2 s CPU) against 38.6 s, 5.2x. Choices, measured:
-  - Opposition files are read a megabyte at a time by the lists' numpy reader (listfile's fast
-    path, the same keys as numtable.key) into one uint64 array per file, grown in place, then
+  - Opposition files are read a megabyte at a time by the lists' numpy reader (listfile.numbers_in_chunk,
+    which yields the same keys as numtable.key) into one uint64 array per file, grown in place, then
     sorted in place (np.sort: 0.45 s at 10 M): 8 bytes a number and no other array of that size.
     NumberTable (4-5 bytes a number) looks 1 M keys up faster (find_many 0.35 s against 0.9 s for
     np.searchsorted), but its build holds the keys, their mix and the table at once (255 MB peak
@@ -181,7 +181,7 @@ def load_opposition(path: "str | os.PathLike", now: Optional[float] = None) -> O
                 chunk, rest = data + b"\n", b""
             else:
                 break
-            k, _, lines, starts, ends = listfile._fast_chunk(chunk)  # noqa: SLF001 - the lists' reader
+            k, _, lines, starts, ends = listfile.numbers_in_chunk(chunk)
             if n + len(k) > len(keys):
                 keys.resize(max(n + len(k), len(keys) + len(keys) // 4), refcheck=False)  # realloc: no copy held
             keys[n:n + len(k)] = k
@@ -237,7 +237,7 @@ def number_keys(texts: Sequence[str]) -> Tuple[np.ndarray, List[Tuple[int, str]]
                 fixed[i] = "x"  # sent to the slow path below, which reads texts[i]
         joined = "\n".join(fixed)
     data = joined.encode("utf-8", "surrogateescape").translate(None, _SEPARATORS) + b"\n"
-    k, where, slow, _, _ = listfile._fast_chunk(data)  # noqa: SLF001 - the lists' reader
+    k, where, slow, _, _ = listfile.numbers_in_chunk(data)
     keys[where] = k
     bad: List[Tuple[int, str]] = []
     one_by_one.extend(slow.tolist())
