@@ -17,9 +17,9 @@ from collections import Counter
 from typing import IO, Any, Iterable, List, Optional
 
 from ..batch import NO_ID, Batch, BadLine, _finite
+from ..policy import ENTRIES
 from ..result import FAILED, NOT_VALIDATED, PASSED, Result
 
-ENTRIES = ("national", "international")
 # What an SBC's verstat says of the call, as the Result the intl.* rules read: (ok, SIP code).
 VERSTATS = {PASSED: (True, None), FAILED: (False, 438), NOT_VALIDATED: (False, 428)}
 

@@ -122,11 +122,6 @@ def screen_series(windows: Windows) -> ScreenSeries:
     )
 
 
-def expiry_of(series: Series, slot: int) -> float:
-    """When data written in `slot` stops being counted (on the caller's clock)."""
-    return (slot + series.slots + 1) * series.width
-
-
 class Counters:
     """The interface the engine calls. Subclasses implement `apply_many`."""
 

@@ -26,6 +26,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from .. import reload as reload_mod
 from .. import tn
 from ..errors import ConfigError, UsageError
+from ..policy import ENTRIES
 from ..result import Result
 from . import outbound as outbound_mod
 from . import plan
@@ -39,7 +40,6 @@ from .rules import ABSENT, ACTIONS, ORDER, OUTBOUND, RULES, SEVERITY, Call, is_t
 log = logging.getLogger("manverify.screen")
 
 MODES = ("enforce", "report-only")
-ENTRIES = ("national", "international")
 _TOP_KEYS = ("mode", "reject_code", "tag_header", "divert_to", "plan", "lists", "counters", "rules", "reload",
              "customers")
 _TOP_KEYS += ("lookup",)  # caller look-up and user reports (lookup.py)

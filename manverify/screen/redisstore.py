@@ -30,7 +30,6 @@ clear. Retention: each key expires when its newest slot stops being counted (win
 """
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import struct
@@ -46,6 +45,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.retry import Retry
 
 from ..errors import ConfigError
+from ..passport import b64encode as _b64
 from .counters import Counters, LocalCounters, Op, Windows
 from .keys import Keyer
 
@@ -144,10 +144,6 @@ class _Script:
         return (f"*{4 + len(self.keys) + len(self.members)}\r\n$7\r\nEVALSHA\r\n$40\r\n{sha}\r\n"
                 f"${len(nkeys)}\r\n{nkeys}\r\n" + "".join(self.keys) + f"${len(specs)}\r\n"
                 ).encode("latin-1") + specs + ("\r\n" + "".join(self.members)).encode("latin-1")
-
-
-def _b64(key: bytes) -> str:
-    return base64.urlsafe_b64encode(key).rstrip(b"=").decode("ascii")
 
 
 class _Node:
@@ -323,11 +319,6 @@ class RedisCounters(Counters):
         if self.cluster:
             self._slots = slots
 
-    def _route(self, key: str) -> _Node:
-        if not self.cluster:
-            return self._nodes[self._seed]
-        return self._slots[key_slot(key.encode("ascii"))]
-
     # -- the call path ---------------------------------------------------------------------------
     def apply_many(self, calls: Sequence[Tuple[Sequence[Op], float]]) -> List[Tuple[Tuple[int, ...], bool]]:
         if self._open:
@@ -357,7 +348,7 @@ class RedisCounters(Counters):
                 g = groups.get(gid)
                 if g is None or g.n >= MAX_OPS:  # a full script: the slot's next ops go in another
                     gid = open_group[slot] = len(groups)
-                    g = groups[gid] = _Script(self._route(head))
+                    g = groups[gid] = _Script(self._slots[slot] if cluster else self._nodes[self._seed])
                 s = op.series
                 k = s.slots
                 cur = int(now // s.width)

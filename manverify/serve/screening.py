@@ -14,15 +14,14 @@ unless the `screening` mapping changed (its lists and MAJNUM file reload by them
 """
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, Mapping, Optional
 
+from ..policy import ENTRIES
 from ..result import Result
 from . import dialects
 
 CHECK = "/screening/v1/check"
-ENTRIES = ("national", "international")
 _KEYS = frozenset(("orig", "dest", "entry", "partner", "time", "verstat", "attest"))
 
 
@@ -68,10 +67,7 @@ def retire(old, new) -> None:
 def remote(setup) -> bool:
     """Whether screening waits on a shared store (Redis): its calls go to the worker's threads,
     never the event loop (the store's budget bounds the wait, but it is a wait)."""
-    if setup.screen is None:
-        return False
-    counters = setup.config["screening"].get("counters") or {}
-    return isinstance(counters, Mapping) and counters.get("backend", "local") != "local"
+    return setup.screen is not None and setup.screen.counters.backend != "local"
 
 
 def annotate(setup, response: dict, call: dialects.Verification, result: Result, decision) -> dict:
@@ -99,8 +95,8 @@ def check(setup, body: Any) -> dict:
     if partner is not None:
         _text(partner, "partner")
     now = body.get("time")
-    if now is not None and (isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now)
-                            or not 0 <= now < 2 ** 33):
+    # the range refuses NaN and the infinities too
+    if now is not None and (isinstance(now, bool) or not isinstance(now, (int, float)) or not 0 <= now < 2 ** 33):
         raise dialects.BadRequest("time must be the call's time as epoch seconds")
     result = _result(body.get("verstat"), body.get("attest"))
     s = setup.screen.check(orig=orig, dest=dest, now=now, entry=entry, partner=partner, result=result)
