@@ -39,18 +39,16 @@ def customers_config(config, redis_url=None, unauthorised=None):
         config["signer"]["unauthorised"] = unauthorised
 
 
-def start(directory, **kw) -> Service:
+def configured(directory, **kw) -> Service:
+    """The service with customers, not started: `with configured(...) as s` starts and stops it."""
     (directory / "bloctel.txt").write_text(f"# Bloctel extract\n{OPPOSED}\n")
-    return Service(directory, lambda c: customers_config(c, **kw), workers=1).start()
+    return Service(directory, lambda c: customers_config(c, **kw), workers=1)
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    s = start(tmp_path_factory.mktemp("serve-customers"))
-    try:
+    with configured(tmp_path_factory.mktemp("serve-customers")) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def atis(service, key, orig, dests, attest="A"):
@@ -119,7 +117,7 @@ def test_bad_requests_and_unknown_keys_are_still_400_and_401(service):
 
 def test_sign_b_on_redis_through_the_asgi_path(tmp_path, redis_server):  # noqa: F811
     # a shared store sends signings to the worker's threads (the ASGI path, not the inline one)
-    with start(tmp_path, redis_url=redis_server.url, unauthorised="sign-b") as s:
+    with configured(tmp_path, redis_url=redis_server.url, unauthorised="sign-b") as s:
         status, body = atis(s, ACME_KEY, OTHER, [PERSON])
         assert status == 200 and attest_of(body["signingResponse"]["identity"]) == "B"
         status, body = atis(s, ACME_KEY, ACME_NUMBER, [PERSON])
