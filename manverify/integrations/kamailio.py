@@ -328,11 +328,15 @@ class KemiApp:
         new = _setup(config)
         self._check_mode(config)
         old = self._setup
-        same_screen = config.get("screening") == old.config.get("screening")
-        new = new._replace(screen=old.screen if same_screen else self._screen_factory(new.config, self._base))
         if same_verifier(config, old.config) and set(self._watch.changed) <= {self._watch.paths[0]}:  # only the JSON, not the trust
-            return new._replace(verifier=old.verifier)
-        return new._replace(verifier=self._factory(new.config))
+            verifier = old.verifier
+        else:
+            verifier = self._factory(new.config)
+        # the Screen last: a verifier that fails to build leaves no new Screen (watch threads, a
+        # store's connections) behind
+        same_screen = config.get("screening") == old.config.get("screening")
+        return new._replace(verifier=verifier,
+                            screen=old.screen if same_screen else self._screen_factory(new.config, self._base))
 
     def _use(self, new: _Setup) -> None:
         old = self._setup
@@ -341,43 +345,28 @@ class KemiApp:
         if _watched_files(self.path, new.config) != list(self._watch.paths):
             self._watch = Watch(_watched_files(self.path, new.config), self._reread, self._use,
                                 self._watch.what, background=False)
-        if new.verifier is not old.verifier and new.config.get("metrics"):
+        new_screen = new.screen is not old.screen
+        if (new.verifier is not old.verifier or new_screen) and new.config.get("metrics"):
             from .. import metrics
 
-            metrics.flush()  # the old Verifier's last counts, before it goes
-        if new.screen is not old.screen:
-            if new.config.get("metrics"):
-                from .. import metrics
-
-                metrics.flush()  # the old Screen's last counts, before it goes
-                if new.screen is not None:
-                    metrics.track_screen(new.screen)
-            if old.screen is not None:
-                old.screen.close()
-
-    def entry_for(self, source: Optional[str], setup: Optional[_Setup] = None) -> str:
-        s = setup or self._setup
-        if s.international and source:
-            try:
-                addr = ipaddress.ip_address(source.strip("[]"))
-            except ValueError:
-                return s.entry
-            if any(addr in net for net in s.international):
-                return "international"
-        return s.entry
+            metrics.flush()  # the old Verifier's and Screen's last counts, before they go
+            if new_screen and new.screen is not None:
+                metrics.track_screen(new.screen)
+        if new_screen and old.screen is not None:
+            old.screen.close()
 
     @staticmethod
-    def partner_for(source: Optional[str], setup: _Setup) -> Optional[str]:
-        """The partner whose addresses hold the call's source address, if any."""
-        if setup.partners and source:
-            try:
-                addr = ipaddress.ip_address(source.strip("[]"))
-            except ValueError:
-                return None
-            for net, name in setup.partners:
-                if addr in net:
-                    return name
-        return None
+    def by_source(source: Optional[str], s: _Setup) -> Tuple[str, Optional[str]]:
+        """The call's entry (international when its source address is in international_sources)
+        and the partner whose addresses hold it, if any: one parse of $si for both."""
+        if not source or not (s.international or s.partners):
+            return s.entry, None
+        try:
+            addr = ipaddress.ip_address(source.strip("[]"))
+        except ValueError:
+            return s.entry, None
+        entry = "international" if any(addr in net for net in s.international) else s.entry
+        return entry, next((name for net, name in s.partners if addr in net), None)
 
     def _route(self, ksr) -> int:
         # ACKs to this proxy's own replies are absorbed by sl/tm before or inside t_relay; the
@@ -418,9 +407,8 @@ class KemiApp:
         verifier = self.verifier()
         s = self._setup
         raw = self._message(ksr)
-        source = ksr.pv.get("$si")
-        decision = sip.check(raw, verifier, s.policy, entry=self.entry_for(source, s), screen=s.screen,
-                             partner=self.partner_for(source, s))
+        entry, partner = self.by_source(ksr.pv.get("$si"), s)
+        decision = sip.check(raw, verifier, s.policy, entry=entry, screen=s.screen, partner=partner)
         if s.log_decisions:
             screened = decision.screening
             ksr.info("manverify: %s %s %s rule=%s verstat=%s detail=%s%s\n" % (
