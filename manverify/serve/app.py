@@ -138,8 +138,8 @@ class App:
 
     def _use(self, new: settings.Setup) -> None:
         old, self.setup = self.setup, new  # one assignment: a request sees the old Setup or the new one
-        if old is not None and new.verifier is not old.verifier:
-            _metrics_flush_now()  # the old Verifier's last counts, before it goes
+        if old is not None and (new.verifier is not old.verifier or new.screen is not old.screen):
+            _metrics_flush_now()  # the old Verifier's and Screen's last counts, before they go
         screening.retire(old, new)
         paths = self._watched(new)
         if self._watch is not None and [str(p) for p in paths] != [str(p) for p in self._watch.paths]:
@@ -305,19 +305,16 @@ def _route(setup: settings.Setup, path: str, method: str) -> Optional[str]:
     """Raises 404/405 for what is not served; the number of a /numbers/v1/ path, else None."""
     found = numbers.route(path)
     if found is not None:
-        if setup.screen is None:
-            raise HTTPError(404, "no such resource (no screening is configured)")
         number, allowed = found
-        if method != allowed and not (allowed == "GET" and method == "HEAD"):
-            raise HTTPError(405, f"method not allowed; use {allowed}", ((b"allow", allowed.encode()),))
-        return number
-    allowed = _ROUTES.get(path)
-    if allowed is None or (path == SIGN and setup.signer is None):
-        raise HTTPError(404, "no such resource" + (" (no signer is configured)" if path == SIGN else ""))
-    if path == SCREEN and setup.screen is None:
+    else:
+        number, allowed = None, _ROUTES.get(path)
+        if allowed is None or (path == SIGN and setup.signer is None):
+            raise HTTPError(404, "no such resource" + (" (no signer is configured)" if path == SIGN else ""))
+    if setup.screen is None and (found is not None or path == SCREEN):
         raise HTTPError(404, "no such resource (no screening is configured)")
     if method != allowed and not (allowed == "GET" and method == "HEAD"):
         raise HTTPError(405, f"method not allowed; use {allowed}", ((b"allow", allowed.encode()),))
+    return number
 
 
 def _authenticate(setup: settings.Setup, headers) -> Optional[str]:

@@ -244,11 +244,7 @@ class Protocol(HttpToolsProtocol):
 
     def _body_too_slow(self) -> None:
         self._body_timer = None
-        if self._inline is not None:
-            self._inline = None
-            self._refuse(408, "the request did not arrive in time")
-            return
-        if self.cycle is not None and not self.cycle.response_started:
+        if self._inline is not None or (self.cycle is not None and not self.cycle.response_started):
             self._refuse(408, "the request did not arrive in time")
 
     def shutdown(self) -> None:

@@ -55,12 +55,9 @@ def attach(setup, path: "str | os.PathLike", old=None):
 
 
 def retire(old, new) -> None:
-    """After a reload: close the Screen no Setup uses any more, its last counts written out first
-    (the export holds Screens weakly: a dropped one's unwritten counts would be lost)."""
+    """After a reload: close the Screen no Setup uses any more. The caller has written its last
+    counts out first (the export holds Screens weakly: a dropped one's unwritten counts would be lost)."""
     if old is not None and old.screen is not None and old.screen is not new.screen:
-        from .. import metrics
-
-        metrics.flush()  # nothing to do unless metrics.register() ran in this process
         old.screen.close()
 
 
