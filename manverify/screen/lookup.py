@@ -61,6 +61,7 @@ from ..errors import ConfigError, ReportLimited, UsageError
 from ..result import Result
 from . import plan
 from .counters import Op, Series
+from .rules import hit_values
 
 __all__ = ["CATEGORIES", "TABLE", "Lookup", "ReportLimited", "judge"]
 
@@ -218,8 +219,7 @@ class Lookup:
         majnum = screen.majnum
         holder = majnum.holder(e164) if majnum is not None and plan.is_french(e164) else None
         hits = screen.lists.match(e164, None, now) if screen.lists is not None else None
-        lists = {} if hits is None else {h.list: {"scope": h.scope, "source": h.source, "entry": h.entry}
-                                         for h in hits if h is not None}
+        lists = {} if hits is None else {h.list: hit_values(h) for h in hits if h is not None}
         settings = screen.settings
         found: List[Tuple[str, Any, int]] = []
         for name in ("dno", "block"):

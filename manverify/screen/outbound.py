@@ -239,10 +239,6 @@ def unknown(customer: Any) -> Facts:
     return Facts(name[:128], False, False, None, None, 0, 0, 0)
 
 
-def customer_ids(tables: Tables) -> Iterable[str]:
-    return tables.customers.keys()
-
-
 # ---------------------------------------------------------------------------- the Screen's side
 _UNAUTH = "outbound.unauthorised-number"
 _ZERO, _DEGRADED = Counts(), Counts(degraded=True)
@@ -271,8 +267,6 @@ class OutboundSide:
     def _init_outbound(self, config: Any, base: Path, watching: bool) -> None:
         from .. import reload as reload_mod
 
-        self._out_config = config
-        self._out_base = base
         self._out_series = series(self.settings)
         self._out_tables = build(config, base)
         if watching and self._out_tables.files:
@@ -348,10 +342,9 @@ class OutboundSide:
         the call is not stopped, and no number is vouched for."""
         if unauthorised not in UNAUTHORISED:
             raise ConfigError(f"unauthorised must be one of {', '.join(UNAUTHORISED)}, not {unauthorised!r}")
-        if not isinstance(customer, str) or customer not in self._out_tables.customers:
-            d = self.check(orig, dest, now, direction="outbound", customer=customer)
-            return Authorisation(None, (_UNAUTH,), "unknown customer", d)
         d = self.check(orig, dest, now, direction="outbound", customer=customer)
+        if not isinstance(customer, str) or customer not in self._out_tables.customers:
+            return Authorisation(None, (_UNAUTH,), "unknown customer", d)
         if d.rules and d.rules[0] == "screen.error":
             return Authorisation("B", (), "", d)
         settings = self.settings

@@ -119,7 +119,8 @@ def intl_fr_mobile(call: Call, s: Mapping[str, Any]) -> Values:
 
 
 # ---------------------------------------------------------------------------- operator lists
-def _hit(hit) -> Values:
+def hit_values(hit) -> Values:
+    """A list hit as the values a rule reports (and the look-up shows)."""
     return None if hit is None else {"scope": hit.scope, "source": hit.source, "entry": hit.entry}
 
 
@@ -127,21 +128,21 @@ def list_block(call: Call, s: Mapping[str, Any]) -> Values:
     """list.block — the calling number is on the operator's block list (a number, a prefix or a
     range, global or for the partner the call came from). Source: operators' lists; users ask
     for prefix and range blocking (Kamailio userblacklist, ClearIP)."""
-    return _hit(call.hits.block)
+    return hit_values(call.hits.block)
 
 
 def list_allow(call: Call, s: Mapping[str, Any]) -> Values:
     """list.allow — the calling number is on the allow list: it overrides every other screening
     rule (a bank's or an administration's outbound numbers, emergency call-backs).
     Source: operators' practice (ClearIP, Kamailio userblacklist's whitelist)."""
-    return _hit(call.hits.allow)
+    return hit_values(call.hits.allow)
 
 
 def list_dno(call: Call, s: Mapping[str, Any]) -> Values:
     """list.dno — the calling number is on the Do-Not-Originate list: inbound-only numbers (banks,
     administrations) that never call out, so a call showing one is spoofed.
     Source: FCC 25-15 (reasonable DNO list), US Industry Traceback Group's DNO registry."""
-    return _hit(call.hits.dno)
+    return hit_values(call.hits.dno)
 
 
 # ---------------------------------------------------------------------------- call patterns
@@ -284,7 +285,7 @@ def canvass_opposition(call: Call, s: Mapping[str, Any]) -> Values:
     out = call.outbound
     if out is None or out.opposition is None:
         return None
-    return _hit(out.opposition)
+    return hit_values(out.opposition)
 
 
 # The originating side's own rules: never run on an inbound call (canvass.hours runs on both).
