@@ -18,7 +18,7 @@ import operator
 import re
 import threading
 import weakref
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 from .result import Result
 

@@ -8,7 +8,6 @@ import pytest
 
 from manverify.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from manverify import batch as verify_batch
-from manverify.screen import batch
 
 from .conftest import NOW
 

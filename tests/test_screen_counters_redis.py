@@ -10,7 +10,6 @@ import os
 import random
 import time
 
-import pytest
 import redis
 
 from manverify.screen.counters import LocalCounters, Windows, counters_from_config

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from manverify import tn
 from manverify.errors import ConfigError
-from manverify.screen import listfile, numtable
+from manverify.screen import listfile
 from manverify.screen.lists import NO_HITS, Hit, Lists, ListsWatch
 from manverify.screen.numtable import NumberTable, key, stable_order
 

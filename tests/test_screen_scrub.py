@@ -16,6 +16,7 @@ from hypothesis import given, settings, strategies as st
 from manverify import cli, tn
 from manverify.errors import UsageError
 from manverify.screen import scrub as sc
+from manverify.screen.numtable import LBASE
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = 1_800_000_000  # 2027-01-15
@@ -185,7 +186,7 @@ def test_an_opposition_file_larger_than_its_first_guess_and_than_a_read_chunk(tm
     (tmp_path / "o.txt").write_text("\n".join(numbers))  # no final line end
     opp = sc.load_opposition(tmp_path / "o.txt")
     assert opp.counts["numbers"] == 20000 and opp.counts["lines"] == 20000
-    assert np.array_equal(opp.keys, np.sort(np.array([sc.LBASE[11] + int(n) for n in numbers], np.uint64)))
+    assert np.array_equal(opp.keys, np.sort(np.array([LBASE[11] + int(n) for n in numbers], np.uint64)))
 
 
 # ---------------------------------------------------------------- duplicates

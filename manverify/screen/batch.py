@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import IO, Any, Iterable, List, Optional
 
-from ..batch import NO_ID, Batch, BadLine, _finite
+from ..batch import Batch, BadLine, _finite, decision_record
 from ..policy import ENTRIES
 from ..result import FAILED, NOT_VALIDATED, PASSED, Result
 
@@ -87,11 +87,7 @@ class Run(Batch):
 
     def record(self, d: Any, line: int, ident: Any) -> dict:
         self.actions[d.action] += 1
-        rec = {"line": line}
-        if ident is not NO_ID:
-            rec["id"] = ident
-        rec.update(d.to_dict())
-        return rec
+        return decision_record(d, line=line, id=ident)
 
     def tally(self) -> str:
         from .rules import ACTIONS

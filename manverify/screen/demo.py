@@ -13,7 +13,6 @@ numbers (with a few ranges left unassigned) and read through the same loader an 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 import tempfile
 import time

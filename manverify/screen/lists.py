@@ -182,8 +182,7 @@ class Lists:
         """The numbers of every file in one table. Takes the files' arrays (read[i] loses
         them): at 10 M numbers every copy is 80 MB."""
         if len(read) == 1:
-            keys, origin = read[0].keys, read[0].lines
-            origin += np.uint32(self._bases[0])
+            keys, origin = read[0].keys, read[0].lines  # the first file's base is 0
         else:
             keys = np.concatenate([lf.keys for lf in read] + [np.zeros(0, np.uint64)])
             origin = np.concatenate([lf.lines + np.uint32(b) for lf, b in zip(read, self._bases)]

@@ -68,9 +68,9 @@ import numpy as np
 
 from .. import tn
 from ..errors import InvalidNumber, UsageError
-from . import listfile
+from . import batch, listfile
 from .listfile import BadLine
-from .numtable import LBASE, MAX_DIGITS, NEVER, PAD16, prefix_interval, range_interval
+from .numtable import MAX_DIGITS, NEVER, PAD16, key, prefix_interval, range_interval
 
 CHUNK_ROWS = 1 << 15
 READ_CHUNK = 1 << 20  # bytes of an opposition file per numpy pass: its temporaries are ~9x this
@@ -200,7 +200,7 @@ def load_opposition(path: "str | os.PathLike", now: Optional[float] = None) -> O
                 if entry.expiry != NEVER and entry.expiry <= now:
                     counts["expired"] += 1
                 elif entry.kind == "number":
-                    slow.append(LBASE[len(entry.digits[0])] + int(entry.digits[0]))
+                    slow.append(key(entry.digits[0]))
                 elif entry.kind == "range":
                     ranges.append(range_interval(*entry.digits))
                     counts["ranges"] += 1
@@ -229,7 +229,6 @@ def number_keys(texts: Sequence[str]) -> Tuple[np.ndarray, List[Tuple[int, str]]
     if not n:
         return keys, []
     joined = "\n".join(texts)
-    one_by_one: List[int] = []
     if joined.count("\n") != n - 1 or "\r" in joined:  # a field with a line break of its own
         fixed = list(texts)
         for i, t in enumerate(texts):
@@ -240,8 +239,7 @@ def number_keys(texts: Sequence[str]) -> Tuple[np.ndarray, List[Tuple[int, str]]
     k, where, slow, _, _ = listfile.numbers_in_chunk(data)
     keys[where] = k
     bad: List[Tuple[int, str]] = []
-    one_by_one.extend(slow.tolist())
-    for i in one_by_one:
+    for i in slow.tolist():
         text = texts[i]
         try:
             digits = tn.canonical(_TRUNK.sub(r"\1", text))
@@ -251,7 +249,7 @@ def number_keys(texts: Sequence[str]) -> Tuple[np.ndarray, List[Tuple[int, str]]
         if not digits.isdigit():
             bad.append((i, f"not a telephone number of digits only: {text[:64]!r}"))
             continue
-        keys[i] = LBASE[len(digits)] + int(digits)
+        keys[i] = key(digits)
     empty = np.flatnonzero(keys == 0)
     if len(empty):
         failed = {i for i, _ in bad}
@@ -546,26 +544,6 @@ def scrub(contacts: IO[str], out: IO[str], opposition: Sequence[Opposition], *, 
 
 
 # ---------------------------------------------------------------------- the command
-def screen_from_config(config_path: str):
-    """The Screen of a JSON configuration file: its `screening` object, or the whole file; the
-    relative files it names are read from the file's directory."""
-    from .engine import Screen
-
-    if not hasattr(Screen, "outbound_status_many"):
-        raise UsageError("--customer needs the originating side's rules (Screen.outbound_status_many), "
-                         "which this build does not have")
-    try:
-        with open(config_path, "rb") as f:
-            config = json.load(f)
-    except OSError as e:
-        raise UsageError(f"cannot read --config {config_path}: {e.strerror or e}") from None
-    except ValueError as e:
-        raise UsageError(f"--config {config_path} is not JSON: {e}") from None
-    if isinstance(config, dict) and "screening" in config:
-        config = config["screening"]
-    return Screen.from_dict(config, Path(config_path).parent, reload=False)
-
-
 def customer_status(screen, customer: str, now: Optional[float] = None) -> Status:
     """What the customer's rules say of each number, through Screen.outbound_status_many: on the
     customer's opposition or red lists, refused within canvass.refused's window, or called
@@ -604,7 +582,7 @@ def main(args) -> int:
         raise UsageError("--customer and --config go together")
     if not args.output and sys.stdout is None:
         return EXIT_CLOSED_PIPE  # started with stdout closed (`>&-`): the rows would have no reader
-    status = customer_status(screen_from_config(args.config), args.customer) if args.customer else None
+    status = customer_status(batch.load(args.config), args.customer) if args.customer else None
     files = [load_opposition(p) for p in args.opposition or []]
     name = "stdin" if args.contacts == "-" else args.contacts
     try:
