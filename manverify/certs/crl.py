@@ -32,10 +32,7 @@ class DistributionPoint(NamedTuple):
 def load_crls(data: bytes) -> List[x509.CertificateRevocationList]:
     """CRLs from PEM (one or several) or DER bytes; ValueError when there is none or the data
     cannot be read whole (pem.py: a torn file is refused, never read as the CRLs before the cut)."""
-    ders = [pem.der_whole(data)] if pem.is_der(data) else pem.blocks(data, "X509 CRL")
-    if not ders:
-        raise ValueError("no CRL found")
-    return [x509.load_der_x509_crl(der) for der in ders]
+    return [x509.load_der_x509_crl(der) for der in pem.ders(data, "X509 CRL", "CRL")]
 
 
 def load_configured(crls) -> List[x509.CertificateRevocationList]:

@@ -24,6 +24,16 @@ _LABEL = rb"[\x21-\x2c\x2e-\x7e]+(?:[- ][\x21-\x2c\x2e-\x7e]+)*"  # RFC 7468 sec
 _BOUNDARY = re.compile(rb"-----(BEGIN|END) (" + _LABEL + rb")-----")
 
 
+def ders(data: bytes, label: str, noun: str) -> List[bytes]:
+    """The DER of each `label` item of PEM (one block or many) or DER `data`: trust anchors, CRL
+    signers, chains and CRLs are all read this way. ValueError when there is none ("no {noun}
+    found") or the data cannot be read whole."""
+    out = [der_whole(data)] if is_der(data) else blocks(data, label)
+    if not out:
+        raise ValueError(f"no {noun} found")
+    return out
+
+
 def is_der(data: bytes) -> bool:
     """Whether `data` is to be read as DER: it starts with a SEQUENCE tag and names no PEM block."""
     return data[:1] == b"\x30" and b"-----BEGIN" not in data

@@ -34,10 +34,7 @@ log = logging.getLogger(__name__)
 def certificate_ders(data: bytes) -> List[bytes]:
     """The DER of each certificate in PEM (one or many) or DER bytes; ValueError when there is
     none or the data cannot be read whole (pem.py: a cut or damaged file is never read in part)."""
-    ders = [pem.der_whole(data)] if pem.is_der(data) else pem.blocks(data, "CERTIFICATE")
-    if not ders:
-        raise ValueError("no certificate found")
-    return ders
+    return pem.ders(data, "CERTIFICATE", "certificate")
 
 
 def _parse(der: bytes) -> x509.Certificate:
