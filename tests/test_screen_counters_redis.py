@@ -14,7 +14,7 @@ import redis
 
 from manverify.screen.counters import LocalCounters, Windows, counters_from_config
 from manverify.screen.keys import Keyer
-from .redishelp import RedisServer, dump_store, free_port, redis_cluster, redis_server  # noqa: F401 - fixtures
+from .redishelp import RedisServer, dump_store, free_port, needs_redis, redis_cluster, redis_server  # noqa: F401 - fixtures
 
 SECRET = "k" * 32
 WINDOWS = Windows(burst=60, fanout=3600, repeat=30 * 86400, flood=60, short=3600)
@@ -197,6 +197,7 @@ def test_a_killed_store_never_holds_a_call_and_is_used_again_after_restart(redis
     assert sum("back after" in m for m in lines) == 1, lines
 
 
+@needs_redis  # it starts its own server, late
 def test_a_store_down_at_start_is_an_outage_not_an_error(tmp_path):
     port = free_port()
     keyer = Keyer(SECRET)
@@ -271,6 +272,7 @@ def test_no_number_in_clear_in_the_store_or_the_logs(redis_server, caplog):
     assert "unusable" in logs and not [f for f in forms if f.decode() in logs]
 
 
+@needs_redis  # it starts its own server, late
 def test_a_worker_forked_during_an_outage_probes_for_itself(tmp_path):
     port = free_port()
     keyer = Keyer(SECRET)

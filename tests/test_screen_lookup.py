@@ -14,7 +14,7 @@ from manverify.result import Result
 from manverify.screen import lookup as lookup_mod
 from manverify.screen.engine import Screen
 from manverify.screen.lookup import CATEGORIES, TABLE, ReportLimited, judge
-from .redishelp import dump_store, redis_server  # noqa: F401 - fixture
+from .redishelp import dump_store, redis_cluster, redis_server  # noqa: F401 - fixtures
 
 T0 = 1_796_000_000.0  # a Tuesday of 2026, any time works: the look-up has no hours
 DAY = 86400
@@ -310,29 +310,22 @@ def test_a_store_down_gives_a_degraded_look_up_not_an_error(redis_server):
         assert s.report(MOBILE, "scam", "alice", now=T0)["degraded"]
 
 
-def test_on_a_cluster_a_number_is_one_slot(tmp_path_factory):
-    from .redishelp import REDIS_CLI, REDIS_SERVER, RedisCluster
-
-    if REDIS_SERVER is None or REDIS_CLI is None:
-        pytest.skip("redis-server / redis-cli not installed (CI installs the Debian package)")
-    cluster = RedisCluster(tmp_path_factory.mktemp("cluster")).start()
-    try:
-        s = Screen.from_dict({"reload": False, "counters": {"backend": "redis", "url": cluster.url,
-                                                            "key_secret": SECRET, "budget_ms": 500}})
-        with closing(s):
-            numbers = [f"06{i:08d}" for i in range(20000000, 20000030)]
-            for i, n in enumerate(numbers):
-                s.check(n, MOBILE, now=T0, result=PASSED_A)
-                for r in range(3):
-                    s.report(n, "scam", f"user-{i}-{r}", now=T0)
-            for n in numbers:
-                d = s.lookup(n, now=T0)
-                assert (d["label"], d["activity"]["calls_30d"], d["degraded"]) == ("fraud", 1, False)
-            assert s.stats()["counters"]["errors"] == 0
-            assert all(redis.Redis(port=node.port).dbsize() for node in cluster.nodes)  # spread over the masters
-            before = [_commands(node).get("cmdstat_evalsha", 0) for node in cluster.nodes]
-            s.lookup(numbers[7], now=T0)
-            after = [_commands(node).get("cmdstat_evalsha", 0) for node in cluster.nodes]
-            assert sum(after) - sum(before) == 1  # one script, on the master of the number's slot
-    finally:
-        cluster.stop()
+def test_on_a_cluster_a_number_is_one_slot(redis_cluster):  # noqa: F811
+    cluster = redis_cluster
+    s = Screen.from_dict({"reload": False, "counters": {"backend": "redis", "url": cluster.url,
+                                                        "key_secret": SECRET, "budget_ms": 500}})
+    with closing(s):
+        numbers = [f"06{i:08d}" for i in range(20000000, 20000030)]
+        for i, n in enumerate(numbers):
+            s.check(n, MOBILE, now=T0, result=PASSED_A)
+            for r in range(3):
+                s.report(n, "scam", f"user-{i}-{r}", now=T0)
+        for n in numbers:
+            d = s.lookup(n, now=T0)
+            assert (d["label"], d["activity"]["calls_30d"], d["degraded"]) == ("fraud", 1, False)
+        assert s.stats()["counters"]["errors"] == 0
+        assert all(redis.Redis(port=node.port).dbsize() for node in cluster.nodes)  # spread over the masters
+        before = [_commands(node).get("cmdstat_evalsha", 0) for node in cluster.nodes]
+        s.lookup(numbers[7], now=T0)
+        after = [_commands(node).get("cmdstat_evalsha", 0) for node in cluster.nodes]
+        assert sum(after) - sum(before) == 1  # one script, on the master of the number's slot

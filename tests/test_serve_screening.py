@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve], Python >= 3.10) is not installed")
 
+from .redishelp import redis_server  # noqa: E402,F401 - fixture
 from .servehelp import DEST, ORIG, Service  # noqa: E402
 
 VERIFY, CHECK = "/stir/v1/verification", "/screening/v1/check"
@@ -159,29 +160,21 @@ def test_metrics_count_screening_per_action_and_rule(service):
     assert 'manverify_screening_decisions_total{action="reject"}' in text
 
 
-def test_workers_share_the_counts_in_redis(tmp_path):
+def test_workers_share_the_counts_in_redis(tmp_path, redis_server):  # noqa: F811
     """Two workers, one redis-server: a burst is counted once (with local counters, each worker
     lets `limit` calls through). Calls that wait on the store go to the workers' threads."""
-    from .redishelp import REDIS_CLI, REDIS_SERVER, RedisServer
+    def edit(config):
+        config["screening"] = {
+            "counters": {"backend": "redis", "url": redis_server.url, "key_secret": "serve-test-secret-0123456789",
+                         "budget_ms": 200},
+            "rules": {"canvass.hours": {"enabled": False}, "pattern.burst": {"limit": 5, "window": 600}}}
 
-    if REDIS_SERVER is None or REDIS_CLI is None:
-        pytest.skip("redis-server / redis-cli not installed (CI installs the Debian package)")
-    redis = RedisServer(tmp_path / "redis").start()
-    try:
-        def edit(config):
-            config["screening"] = {
-                "counters": {"backend": "redis", "url": redis.url, "key_secret": "serve-test-secret-0123456789",
-                             "budget_ms": 200},
-                "rules": {"canvass.hours": {"enabled": False}, "pattern.burst": {"limit": 5, "window": 600}}}
-
-        with Service(tmp_path / "serve", edit, workers=2) as s:
-            actions = []
-            for _ in range(12):  # a fresh connection each: the workers take turns
-                actions.append(s.request("POST", CHECK, {"orig": "+33612000003", "dest": DEST})[1]["screening"])
-        assert [a["action"] for a in actions] == ["allow"] * 5 + ["reject"] * 7, actions
-        assert not any(a["degraded"] for a in actions)
-    finally:
-        redis.stop()
+    with Service(tmp_path / "serve", edit, workers=2) as s:
+        actions = []
+        for _ in range(12):  # a fresh connection each: the workers take turns
+            actions.append(s.request("POST", CHECK, {"orig": "+33612000003", "dest": DEST})[1]["screening"])
+    assert [a["action"] for a in actions] == ["allow"] * 5 + ["reject"] * 7, actions
+    assert not any(a["degraded"] for a in actions)
 
 
 def test_without_a_policy_every_call_is_screened(tmp_path):
