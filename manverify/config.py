@@ -71,6 +71,17 @@ def build_verifier(config: Mapping[str, Any]):
     return Verifier(**kw, **extra)
 
 
+def build_screen(config: Mapping[str, Any], base: "str | os.PathLike" = ".", reload: bool = True):
+    """The Screen the configuration's `screening` mapping describes (None without one); files
+    named in it are read relative to `base`, the JSON file's folder. ConfigError names the key of
+    a mistake."""
+    if config.get("screening") is None:
+        return None
+    from .screen.engine import Screen  # only those who screen need its dependencies
+
+    return Screen.from_dict(config["screening"], base, reload=reload)
+
+
 def same_verifier(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Whether two configurations build the same Verifier (given unchanged trust files)."""
     return all(a.get(k) == b.get(k) for k in (*VERIFIER_KEYS, "verifier_options"))

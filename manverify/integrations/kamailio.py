@@ -60,7 +60,7 @@ from typing import Any, Mapping, NamedTuple, Optional, Tuple
 from .. import sip
 from ..errors import ConfigError
 from ..policy import ENTRIES, Policy
-from ..config import build_policy, build_verifier, check_keys, same_verifier
+from ..config import build_policy, build_screen, build_verifier, check_keys, same_verifier
 from ..config import load as load_config
 from ..config import watched_files as _watched_files
 from ..reload import Watch
@@ -100,16 +100,6 @@ def _partners(value: Any) -> Tuple[Tuple[Any, str], ...]:
         except (TypeError, ValueError) as e:
             raise ConfigError(f"partners.{name}: {e}") from None
     return tuple(out)
-
-
-def build_screen(config: Mapping[str, Any], base: "str | os.PathLike" = ".", reload: bool = True):
-    """The Screen the configuration's `screening` mapping describes (None without one); files
-    named in it are read relative to `base`, the JSON file's folder."""
-    if config.get("screening") is None:
-        return None
-    from ..screen.engine import Screen  # only those who screen need its dependencies
-
-    return Screen.from_dict(config["screening"], base, reload=reload)
 
 
 def _setup(config: Mapping[str, Any]) -> _Setup:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Optional
 
+from ..config import build_screen
 from ..policy import ENTRIES
 from ..result import Result
 from . import dialects
@@ -26,13 +27,9 @@ _KEYS = frozenset(("orig", "dest", "entry", "partner", "time", "verstat", "attes
 
 
 def build(config: Mapping[str, Any], path: "str | os.PathLike", reload: bool = True):
-    """The Screen the configuration describes (None without `screening`); ConfigError names the
-    key of a mistake."""
-    if config.get("screening") is None:
-        return None
-    from ..screen.engine import Screen  # only those who screen need its dependencies
-
-    return Screen.from_dict(config["screening"], os.path.dirname(os.path.abspath(path)), reload=reload)
+    """The Screen the configuration describes (None without `screening`), its files read from the
+    folder of the configuration at `path`."""
+    return build_screen(config, os.path.dirname(os.path.abspath(path)), reload=reload)
 
 
 def validate(config: Mapping[str, Any], path: "str | os.PathLike") -> None:
