@@ -77,13 +77,20 @@ def local_time(now: float, tz: Optional[str]) -> datetime:
 def canvass_check(now: float, tz: Optional[str], territory: Optional[str]) -> CanvassTime:
     """Whether a canvassing call placed at `now` may reach someone in `territory`/`tz`, and why.
     Never raises: a `now` that is no time gives allowed=False."""
-    try:
-        if isinstance(now, bool) or not math.isfinite(now):
-            raise ValueError
-        local = local_time(now, tz)
-    except (TypeError, ValueError, OverflowError, OSError):
+    local = _local(now, tz)
+    if local is None:
         return CanvassTime(False, "no time", None)
     return CanvassTime(*_judge(local, territory), local.isoformat(timespec="seconds"))
+
+
+def _local(now: float, tz: Optional[str]) -> Optional[datetime]:
+    """local_time(now, tz), or None when `now` is no time."""
+    try:
+        if isinstance(now, bool) or not math.isfinite(now):
+            return None
+        return local_time(now, tz)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def _judge(local: datetime, territory: Optional[str]) -> Tuple[bool, str]:
@@ -105,11 +112,6 @@ def _judge(local: datetime, territory: Optional[str]) -> Tuple[bool, str]:
 
 def canvass_allowed(now: float, tz: Optional[str], territory: Optional[str]) -> bool:
     """canvass_check(...).allowed, without formatting the local time."""
-    try:
-        if isinstance(now, bool) or not math.isfinite(now):
-            return False
-        local = local_time(now, tz)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return False
-    return _judge(local, territory)[0]
+    local = _local(now, tz)
+    return local is not None and _judge(local, territory)[0]
 
