@@ -39,8 +39,7 @@ EXIT_NOT_NATIVE = 3
 
 def backend_line() -> str:
     """This process's signature backend, and why when it is not the native engine."""
-    reason = es256.backend_reason()
-    return es256.backend() + (f" ({reason})" if reason else "")
+    return es256.backend_line()
 
 
 def backend_of(python: str = sys.executable, env: Optional[Mapping[str, str]] = None) -> str:

@@ -61,8 +61,7 @@ def _closed_pipe() -> int:
 def _version() -> str:
     from . import __version__, es256
 
-    reason = es256.backend_reason()
-    return f"manverify {__version__}, signature backend {es256.backend()}" + (f" ({reason})" if reason else "")
+    return f"manverify {__version__}, signature backend {es256.backend_line()}"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -317,6 +317,13 @@ def backend_reason() -> Optional[str]:
     return "MANVERIFY_BACKEND=cryptography" if _lib is not None else _NO_NATIVE
 
 
+def backend_line() -> str:
+    """The backend in use and, when it is not "native", why: what `manverify --version` prints
+    and every benchmark states."""
+    reason = backend_reason()
+    return _BACKEND + (f" ({reason})" if reason else "")
+
+
 def native_info() -> Optional[dict]:
     """The native engine's ABI version, memory sizes and the CPU paths it chose on this machine
     (what a benchmark figure depends on), or None without it."""
