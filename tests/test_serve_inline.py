@@ -1,62 +1,27 @@
 """Which requests manverify.serve.protocol answers inline (from the parser's callbacks, no ASGI task)
 and which go the ASGI way; and that json and orjson give the same answers. In-process, on a
 recording transport: tests/test_serve.py checks the same answers over real sockets."""
-import asyncio
 import json
 
 import pytest
 
 pytest.importorskip("uvicorn", reason="uvicorn (extra manverify[serve], Python >= 3.10) is not installed")
 
-from uvicorn.config import Config  # noqa: E402
-from uvicorn.server import ServerState  # noqa: E402
-
-from manverify import Signer  # noqa: E402
 from manverify.serve import app as appmod  # noqa: E402
-from manverify.serve import lab  # noqa: E402
-from manverify.serve.protocol import Protocol  # noqa: E402
 
-from .servehelp import DEST, ORIG, Transport  # noqa: E402
+from .servehelp import DEST, ORIG, InProcess  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    d = tmp_path_factory.mktemp("inline")
-    path = lab.write(d, workers=1)
-    app = appmod.App(str(path))
-    app.start()
-    signer = Signer((d / "signer.key").read_bytes(), lab.LAB_X5U)
-    loop = asyncio.new_event_loop()
-    config = Config(app=app, http=Protocol, lifespan="off", access_log=False, server_header=False)
-    config.load()
-    yield app, signer, loop, config
-    loop.close()
-
-
-def connect(served):
-    app, _, loop, config = served
-    state = ServerState()
-    protocol = Protocol(config, state, {}, _loop=loop)
-    transport = Transport()
-    protocol.connection_made(transport)
-    return protocol, transport, state
-
-
-def post(app, body: bytes, path=b"/stir/v1/verification", extra=b"") -> bytes:
-    key = app.setup.server.api_keys[0]
-    return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + b"\r\n"
-            b"Content-Type: application/json\r\n" + extra + b"Content-Length: %d\r\n\r\n" % len(body) + body)
-
-
-def verification(signer) -> bytes:
-    return json.dumps({"verificationRequest": {"from": {"tn": ORIG}, "to": {"tn": [DEST]},
-                                               "identity": signer.sign(ORIG, DEST)}}).encode()
+    here = InProcess(tmp_path_factory.mktemp("inline"))
+    yield here
+    here.close()
 
 
 def test_a_verification_is_answered_inline(served):
-    app, signer, _, _ = served
-    protocol, transport, state = connect(served)
-    protocol.data_received(post(app, verification(signer)))
+    protocol, transport, state = served.connect()
+    protocol.data_received(served.post(served.verification()))
     assert not state.tasks  # no ASGI task was made
     head, _, body = transport.sent.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"content-length: %d" % len(body) in head
@@ -65,7 +30,7 @@ def test_a_verification_is_answered_inline(served):
     # a signing too, on the same kept-alive connection
     transport.sent = b""
     claims = {"signingRequest": {"attest": "A", "orig": {"tn": ORIG}, "dest": {"tn": [DEST]}}}
-    protocol.data_received(post(app, json.dumps(claims).encode(), b"/stir/v1/signing"))
+    protocol.data_received(served.post(json.dumps(claims).encode(), b"/stir/v1/signing"))
     assert not state.tasks and transport.sent.startswith(b"HTTP/1.1 200 OK\r\n")
     protocol.connection_lost(None)
 
@@ -76,55 +41,43 @@ def test_a_verification_is_answered_inline(served):
     b"POST /stir/v1/verific%61tion HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",  # escaped path
 ])
 def test_everything_else_goes_the_asgi_way(served, request_bytes):
-    protocol, transport, state = connect(served)
+    protocol, transport, state = served.connect()
     protocol.data_received(request_bytes)
     assert state.tasks and transport.sent == b""  # the ASGI task answers it
-    finish(served, state)
+    served.finish(state)
     assert transport.sent.startswith((b"HTTP/1.1 200 ", b"HTTP/1.1 401 "))
     protocol.connection_lost(None)
 
 
-def finish(served, state) -> None:
-    """Run the ASGI tasks (and the ones they start) to their end."""
-    loop = served[2]
-    for _ in range(10):
-        if not state.tasks:
-            return
-        loop.run_until_complete(asyncio.wait_for(asyncio.gather(*state.tasks), 10))
-    raise AssertionError("ASGI tasks still running")
-
-
 def test_expect_continue_and_pipelining_behind_asgi_go_the_asgi_way(served):
-    app, signer, _, _ = served
-    protocol, transport, state = connect(served)
-    protocol.data_received(post(app, verification(signer), extra=b"Expect: 100-continue\r\n"))
+    protocol, transport, state = served.connect()
+    protocol.data_received(served.post(served.verification(), extra=b"Expect: 100-continue\r\n"))
     assert len(state.tasks) == 1
-    finish(served, state)
+    served.finish(state)
     assert transport.sent.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n")
     protocol.connection_lost(None)
-    protocol, transport, state = connect(served)
+    protocol, transport, state = served.connect()
     # a verification pipelined behind a request under way waits its turn (answers go out in order)
-    protocol.data_received(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + post(app, verification(signer)))
+    protocol.data_received(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + served.post(served.verification()))
     assert len(state.tasks) == 1 and transport.sent == b"" and len(protocol.pipeline) == 1
-    finish(served, state)
+    served.finish(state)
     first, second = transport.sent.split(b"HTTP/1.1 ")[1:]
     assert b'"alive"' in first and b"TN-Validation-Passed" in second
     protocol.connection_lost(None)
 
 
 def test_a_body_beyond_the_limit_is_413_and_closed(served):
-    app, _, _, _ = served
-    protocol, transport, state = connect(served)
+    protocol, transport, state = served.connect()
     chunk = b"x" * 10000
-    protocol.data_received(post(app, b"", extra=b"Transfer-Encoding: chunked\r\n").replace(b"Content-Length: 0\r\n", b"")
+    protocol.data_received(served.post(b"", extra=b"Transfer-Encoding: chunked\r\n").replace(b"Content-Length: 0\r\n", b"")
                            + b"%x\r\n%s\r\n" % (len(chunk), chunk) * 2)
     assert transport.sent.startswith(b"HTTP/1.1 413 ") and transport.eof and not state.tasks
 
 
 def test_json_and_orjson_give_the_same_answers(served, monkeypatch):
     fast_json = pytest.importorskip("orjson", reason="orjson (extra manverify[serve]) is not installed")
-    app, signer, _, _ = served
-    good = verification(signer)
+    app = served.app
+    good = served.verification()
     bodies = [good, good.replace(ORIG.encode(), b"+33611111111"), b"{}", b"[1, 2", b"[" * 500 + b"]" * 500,
               json.dumps({"verificationRequest": {"from": {"tn": ORIG}, "to": {"tn": [DEST]}, "identity": "é"}}).encode()]
     fast = [app.answer(app.setup, appmod.VERIFY, b) for b in bodies]
@@ -168,8 +121,8 @@ RULES = [
 @pytest.mark.parametrize("case, path, make, status", RULES, ids=[r[0] for r in RULES])
 def test_one_decoder_s_rules_whichever_library_parses(served, monkeypatch, case, path, make, status):
     pytest.importorskip("orjson", reason="orjson (extra manverify[serve]) is not installed")
-    app, signer, _, _ = served
-    raw = make(verification(signer))
+    app = served.app
+    raw = make(served.verification())
     with_orjson = app.answer(app.setup, path, raw)
     monkeypatch.setattr(appmod, "orjson", None)
     with_json = app.answer(app.setup, path, raw)
