@@ -25,7 +25,7 @@ import datetime as _dt
 import hashlib
 import re
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Any, BinaryIO, Callable, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -227,6 +227,37 @@ def numbers_in_chunk(chunk: bytes) -> Tuple[np.ndarray, np.ndarray, np.ndarray, 
     return np.zeros(0, np.uint64), np.zeros(0, np.intp), slow, starts[slow], ends[slow]
 
 
+def chunks(f: BinaryIO, size: int, seen: Optional[Callable[[bytes], Any]] = None
+           ) -> Iterator[Tuple[bytes, int, int]]:
+    """A number file's whole lines, about `size` bytes at a time: (chunk, the number of its first
+    line, its number of lines). A UTF-8 BOM is dropped and a last line without its line end is
+    given one; `seen` gets every block as read (the list's digest). The lists' loader and scrub
+    read files this way."""
+    rest, first, line_base = b"", True, 1
+    while True:
+        block = f.read(size)
+        if seen is not None:
+            seen(block)
+        if first:
+            first = False
+            if block.startswith(b"\xef\xbb\xbf"):
+                block = block[3:]
+        data = rest + block
+        if block:
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            chunk, rest = data[:cut], data[cut:]
+        elif data:
+            chunk, rest = data + b"\n", b""
+        else:
+            return
+        n_lines = chunk.count(b"\n")
+        yield chunk, line_base, n_lines
+        line_base += n_lines
+
+
 def read(path: Path) -> ListFile:
     """Read a list file (OSError when it cannot be read; bad lines are in .errors)."""
     size = Path(path).stat().st_size
@@ -239,31 +270,10 @@ def read(path: Path) -> ListFile:
     errors: List[Tuple[int, str]] = []
     error_count = 0
     digest = hashlib.blake2b(digest_size=8)
-    line_base = 1  # number of the chunk's first line
+    line_count = 0
     with open(path, "rb") as f:
-        rest = b""
-        first = True
-        while True:
-            block = f.read(CHUNK)
-            digest.update(block)
-            if first:
-                first = False
-                if block.startswith(b"\xef\xbb\xbf"):
-                    block = block[3:]
-            data = rest + block
-            if not block:
-                if not data:
-                    break
-                data += b"\n"
-                cut = len(data)
-            else:
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    rest = data
-                    continue
-            chunk, rest = data[:cut], data[cut:]
+        for chunk, line_base, n_lines in chunks(f, CHUNK, digest.update):
             k, at, slow, s_starts, s_ends = numbers_in_chunk(chunk)
-            n_lines = chunk.count(b"\n")
             buffers.add(k, at + line_base)
             for i, s, e in zip(slow.tolist(), s_starts.tolist(), s_ends.tolist()):
                 line = line_base + i
@@ -289,9 +299,7 @@ def read(path: Path) -> ListFile:
                     prefixes.append((line, entry.digits, entry.expiry))
                 else:
                     ranges.append((line, entry.digits[0], entry.digits[1], entry.expiry))
-            line_base += n_lines
-            if not block:
-                break
+            line_count = line_base + n_lines - 1
     buffers.add(np.array(slow_keys, dtype=np.uint64), np.array(slow_lines, dtype=np.uint32))
     all_keys, all_lines = buffers.done()
     expiry = None
@@ -299,7 +307,7 @@ def read(path: Path) -> ListFile:
         expiry = np.zeros(len(all_keys), dtype=np.uint32)
         expiry[len(all_keys) - len(slow_expiry):] = slow_expiry
     return ListFile(Path(path), all_keys, all_lines, expiry, prefixes, ranges, errors,
-                    error_count, line_base - 1, digest.digest())
+                    error_count, line_count, digest.digest())
 
 
 class _Growing:

@@ -159,57 +159,39 @@ def load_opposition(path: "str | os.PathLike", now: Optional[float] = None) -> O
     counts = {"numbers": 0, "prefixes": 0, "ranges": 0, "expired": 0, "lines": 0}
     errors: List[str] = []
     bad = 0
-    line_base = 1
+    line_count = 0
     with f:
-        rest, first = b"", True
-        while True:
-            try:
-                block = f.read(READ_CHUNK)
-            except OSError as e:
-                raise UsageError(f"cannot read opposition file {path}: {e.strerror or e}") from None
-            if first:
-                first = False
-                block = block[3:] if block.startswith(b"\xef\xbb\xbf") else block
-            data = rest + block
-            if block:
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:
-                    rest = data
-                    continue
-                chunk, rest = data[:cut], data[cut:]
-            elif data:
-                chunk, rest = data + b"\n", b""
-            else:
-                break
-            k, _, lines, starts, ends = listfile.numbers_in_chunk(chunk)
-            if n + len(k) > len(keys):
-                keys.resize(max(n + len(k), len(keys) + len(keys) // 4), refcheck=False)  # realloc: no copy held
-            keys[n:n + len(k)] = k
-            n += len(k)
-            for i, s, e in zip(lines.tolist(), starts.tolist(), ends.tolist()):
-                try:
-                    entry = listfile.parse_line(chunk[s:e].decode("utf-8"))
-                except (UnicodeDecodeError, BadLine) as why:
-                    bad += 1
-                    if len(errors) < MAX_REPORTED:
-                        text = "not UTF-8 text" if isinstance(why, UnicodeDecodeError) else str(why)
-                        errors.append(f"{path}:{line_base + i}: {text}")
-                    continue
-                if entry is None:
-                    continue
-                if entry.expiry != NEVER and entry.expiry <= now:
-                    counts["expired"] += 1
-                elif entry.kind == "number":
-                    slow.append(key(entry.digits[0]))
-                elif entry.kind == "range":
-                    ranges.append(range_interval(*entry.digits))
-                    counts["ranges"] += 1
-                else:
-                    prefixes.extend(prefix_interval(p) for p in entry.digits)
-                    counts["prefixes"] += 1
-            line_base += chunk.count(b"\n")
-            if not block:
-                break
+        try:
+            for chunk, line_base, n_lines in listfile.chunks(f, READ_CHUNK):
+                k, _, lines, starts, ends = listfile.numbers_in_chunk(chunk)
+                if n + len(k) > len(keys):
+                    keys.resize(max(n + len(k), len(keys) + len(keys) // 4), refcheck=False)  # realloc: no copy held
+                keys[n:n + len(k)] = k
+                n += len(k)
+                for i, s, e in zip(lines.tolist(), starts.tolist(), ends.tolist()):
+                    try:
+                        entry = listfile.parse_line(chunk[s:e].decode("utf-8"))
+                    except (UnicodeDecodeError, BadLine) as why:
+                        bad += 1
+                        if len(errors) < MAX_REPORTED:
+                            text = "not UTF-8 text" if isinstance(why, UnicodeDecodeError) else str(why)
+                            errors.append(f"{path}:{line_base + i}: {text}")
+                        continue
+                    if entry is None:
+                        continue
+                    if entry.expiry != NEVER and entry.expiry <= now:
+                        counts["expired"] += 1
+                    elif entry.kind == "number":
+                        slow.append(key(entry.digits[0]))
+                    elif entry.kind == "range":
+                        ranges.append(range_interval(*entry.digits))
+                        counts["ranges"] += 1
+                    else:
+                        prefixes.extend(prefix_interval(p) for p in entry.digits)
+                        counts["prefixes"] += 1
+                line_count = line_base + n_lines - 1
+        except OSError as e:
+            raise UsageError(f"cannot read opposition file {path}: {e.strerror or e}") from None
     if errors:
         more = f" (and {bad - len(errors)} more bad lines)" if bad > len(errors) else ""
         raise UsageError("bad opposition file: " + "; ".join(errors) + more)
@@ -217,7 +199,7 @@ def load_opposition(path: "str | os.PathLike", now: Optional[float] = None) -> O
     keys[n:] = slow
     keys.sort()
     counts["numbers"] = len(keys)
-    counts["lines"] = line_base - 1
+    counts["lines"] = line_count
     return Opposition(str(path), keys, _merged(ranges), _merged(prefixes), counts)
 
 
