@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ import redis  # noqa: E402
 from manverify import bench  # noqa: E402
 from manverify.result import Result  # noqa: E402
 from manverify.screen.engine import Screen  # noqa: E402
-from serve_load import Lab, free_port, run_wrk, server_env, start, stop, tree_cpu  # noqa: E402
+from serve_load import Lab, free_port, run_wrk, server_env, start, stop, tree_cpu, wrk, wrk_figures  # noqa: E402
 from tests.redishelp import RedisServer  # noqa: E402
 
 SECRET = "bench-lookup-secret-0123456789"
@@ -91,27 +89,16 @@ def script(key: str, numbers: int, delay_ms: float = None) -> str:
 
 def measure(name: str, pid: int, url: str, lua: str, seconds: float, connections: int = CONNECTIONS) -> dict:
     """serve_load.measure's figures, plus the answers that did not use the store."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(lua)
     before = tree_cpu(pid)
-    try:
-        out = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-                              "--latency", "-s", f.name, url], capture_output=True, text=True, check=True).stdout
-    finally:
-        os.unlink(f.name)
+    out = wrk(url, lua, seconds, connections)
     cpu = tree_cpu(pid) - before
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
-    unit = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-    lat = {q: round(float(v) * unit[u], 3) for q, v, u in re.findall(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$",
-                                                                      out, re.M)}
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    r = {"name": name, "requests": requests, "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-         "p50_ms": lat.get("50"), "p99_ms": lat.get("99"), "cpu_us_per_request": round(cpu / max(requests, 1) * 1e6, 1),
+    w = wrk_figures(out)
+    r = {"name": name, "requests": w["requests"], "rate": w["rate"], "p50_ms": w["p50_ms"], "p99_ms": w["p99_ms"],
+         "cpu_us_per_request": round(cpu / max(w["requests"], 1) * 1e6, 1),
          "degraded": int(re.search(r"degraded answers: (\d+)", out).group(1))}
-    if bad or errors or r["degraded"]:
-        raise RuntimeError(f"{name}: {bad and bad.group(1)} non-2xx answers, socket errors "
-                           f"{errors and errors.group(1)!r}, {r['degraded']} answers without the store")
+    if w["non_2xx"] or w["socket_errors"] or r["degraded"]:
+        raise RuntimeError(f"{name}: {w['non_2xx']} non-2xx answers, socket errors {w['socket_errors']!r}, "
+                           f"{r['degraded']} answers without the store")
     return r
 
 

@@ -95,13 +95,22 @@ def lua(body: str, headers: Dict[str, str], delay_ms: Optional[float] = None) ->
 
 
 def run_wrk(url: str, script: str, seconds: float, connections: int) -> dict:
+    return wrk_figures(wrk(url, script, seconds, connections))
+
+
+def wrk(url: str, script: str, seconds: float, connections: int) -> str:
+    """wrk's report of one run: one thread, `connections` connections, the Lua `script`."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     try:
-        out = subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--latency",
-                              "-s", f.name, url], capture_output=True, text=True, check=True).stdout
+        return subprocess.run(["wrk", "-t", "1", "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+                               "--latency", "-s", f.name, url], capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(f.name)
+
+
+def wrk_figures(out: str) -> dict:
+    """Requests, rate, non-2xx answers, socket errors, p50/p99 (ms) of a wrk report."""
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
