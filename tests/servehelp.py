@@ -78,13 +78,8 @@ class Service:
             time.sleep(0.1)
 
     def stop(self) -> int:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc)
         self.log.close()
         return self.proc.returncode
 
@@ -129,6 +124,17 @@ class Service:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM (the graceful stop), SIGKILL if it is not over in 30 s; reaped either way."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def raw_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:

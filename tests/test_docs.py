@@ -8,7 +8,6 @@ import json
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import pytest
 from manverify import Verifier
 
 from .docpages import MARK, ROOT, anchors, block, marked, pages, prose_lines, relative
-from .servehelp import free_port
+from .servehelp import free_port, terminate
 
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
@@ -129,12 +128,7 @@ def test_the_serve_lab_set_up_works_as_written(tmp_path):
         run = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=30)
         assert run.returncode == 0, run.stderr
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc)
         log.close()
     identity = json.loads(run.stdout)["signingResponse"]["identity"]
     verifier = Verifier(trust_anchors=[str(lab_dir / "root.pem")], certificates=str(lab_dir / "certs"), fetch=False)
