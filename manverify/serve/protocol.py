@@ -190,13 +190,7 @@ class Protocol(HttpToolsProtocol):
         request, self._inline = self._inline, None
         status, data, content_type = self._app.answer(request.setup, request.path, b"".join(request.chunks))
         keep_alive = request.keep_alive and not self._closing
-        head = [STATUS_LINE[status]]
-        head += [b"%s: %s\r\n" % h for h in self.server_state.default_headers]
-        head.append(b"content-type: %s\r\ncontent-length: %d\r\n" % (content_type, len(data)))
-        if not keep_alive:
-            head.append(b"connection: close\r\n")
-        head += (b"\r\n", data)
-        self.transport.write(b"".join(head))
+        self.transport.write(self._answer(status, content_type, data, keep_alive))
         self.server_state.total_requests += 1
         if not keep_alive:
             self.transport.close()
@@ -320,11 +314,19 @@ class Protocol(HttpToolsProtocol):
         if self._refusal is not None:
             status, message = self._refusal
             data = self._app.error_body(message) if self._app is not None else b'{"error":"%s"}' % message.encode()
-            self.transport.write(b"".join((
-                STATUS_LINE[status], *(b"%s: %s\r\n" % h for h in self.server_state.default_headers),
-                b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(data),
-                data)))
+            self.transport.write(self._answer(status, b"application/json", data, keep_alive=False))
         self._linger()
+
+    def _answer(self, status: int, content_type: bytes, data: bytes, keep_alive: bool) -> bytes:
+        """One whole answer written by this protocol (inline answers, refusals): status line,
+        the server's default headers, then ours."""
+        head = [STATUS_LINE[status]]
+        head += [b"%s: %s\r\n" % h for h in self.server_state.default_headers]
+        head.append(b"content-type: %s\r\ncontent-length: %d\r\n" % (content_type, len(data)))
+        if not keep_alive:
+            head.append(b"connection: close\r\n")
+        head += (b"\r\n", data)
+        return b"".join(head)
 
     def _linger(self) -> None:
         """Close after the answer has gone: shut the write side, drop what the client still sends
