@@ -92,13 +92,17 @@ def lines(tally: ScreeningTally) -> List[str]:
         share = 100 * r.fired / tally.calls
         out.append(f"{_shown(r.rule):{width}s} {r.fired:7d} {share:6.1f}%  {acted_text(r):{acted_width}s}  "
                    f"{r.reported:8d}")
-    out.append("-" * len(head))
-    actions = ", ".join(f"{a}: {tally.actions[a]}" for a in ACTIONS if tally.actions[a])
-    summary = f"{tally.calls} screened calls: {actions}"
-    if tally.degraded:
-        summary += f"; {tally.degraded} screened on local counters (shared store down or slow)"
-    out.append(summary)
+    out += ["-" * len(head), summary(tally)]
     return out
+
+
+def summary(tally: ScreeningTally) -> str:
+    """The decisions by action, and how many were made on local counters."""
+    actions = ", ".join(f"{a}: {tally.actions[a]}" for a in ACTIONS if tally.actions[a])
+    text = f"{tally.calls} screened calls: {actions}"
+    if tally.degraded:
+        text += f"; {tally.degraded} screened on local counters (shared store down or slow)"
+    return text
 
 
 def html_table(tally: ScreeningTally) -> str:
@@ -111,5 +115,5 @@ def html_table(tally: ScreeningTally) -> str:
                     f"<td class=n>{100 * r.fired / tally.calls:.1f}%</td><td>{e(acted_text(r))}</td>"
                     f"<td class=n>{r.reported}</td></tr>")
     body.append("</tbody></table>")
-    body.append(f"<p class=note>{e(lines(tally)[-1])}</p>")
+    body.append(f"<p class=note>{e(summary(tally))}</p>")
     return "\n".join(body)
