@@ -44,6 +44,7 @@ from redis.crc import key_slot
 from redis.exceptions import NoScriptError, ResponseError
 from redis.retry import Retry
 
+from ..certs._warn import RateLimited
 from ..errors import ConfigError
 from ..passport import b64encode as _b64
 from .counters import Counters, LocalCounters, Op, Windows
@@ -180,25 +181,6 @@ class _Node:
         self.pool.disconnect()
 
 
-class _Throttled:
-    """At most one line per `interval` seconds; the lines held back are counted in the next."""
-
-    def __init__(self, interval: float):
-        self.interval = interval
-        self._last = -1e18
-        self._held = 0
-        self._lock = threading.Lock()
-
-    def warning(self, msg: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if now - self._last < self.interval:
-                self._held += 1
-                return
-            held, self._held, self._last = self._held, 0, now
-        log.warning(msg + (f" ({held} similar lines held back)" if held else ""))
-
-
 class RedisCounters(Counters):
     """Counters in Redis or Redis Cluster (see the module docstring for round trips and budget).
 
@@ -237,7 +219,7 @@ class RedisCounters(Counters):
         self.local = LocalCounters(windows, keyer, max_keys=max_keys)
         self._sha = ""
         self._lock = threading.Lock()
-        self._log = _Throttled(log_interval_s)
+        self._log = RateLimited(log, interval=log_interval_s)
         self._stop = threading.Event()
         self._probe: Optional[threading.Thread] = None
         self._probe_pid = os.getpid()
@@ -465,8 +447,8 @@ class RedisCounters(Counters):
                 self._probe_pid = os.getpid()
                 self._probe = threading.Thread(target=self._probing, name="manverify-counters-probe", daemon=True)
                 self._probe.start()
-        self._log.warning(f"screening counters: store {self._where} unusable ({type(error).__name__}: "
-                          f"{str(error)[:160]}); "
+        self._log.warning("store", "%s", f"screening counters: store {self._where} unusable "
+                          f"({type(error).__name__}: {str(error)[:160]}); "
                           f"calls screened on local counters, probing every {self.probe_interval:g} s")
 
     def _probing(self) -> None:
